@@ -1,0 +1,25 @@
+"""Shared fixtures: each real model is loaded once per test session (one model load per process)."""
+
+from __future__ import annotations
+
+import pytest
+
+from embeddings import Encoder, get_encoder
+
+
+@pytest.fixture(scope="session")
+def minilm() -> Encoder:
+    """The real all-MiniLM-L6-v2 encoder."""
+    return get_encoder("minilm")
+
+
+@pytest.fixture(scope="session")
+def use_multilingual() -> Encoder:
+    """The real multilingual USE v3 encoder."""
+    return get_encoder("use-multilingual")
+
+
+@pytest.fixture(autouse=True)
+def _isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Keep every stateful command's files out of the user's real data directory."""
+    monkeypatch.setenv("AUTOCODE_HOME", str(tmp_path_factory.mktemp("home")))
