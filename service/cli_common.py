@@ -6,6 +6,7 @@ from typing import NoReturn
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 console = Console()
 err = Console(stderr=True)
@@ -13,5 +14,5 @@ err = Console(stderr=True)
 
 def fail(message: str) -> NoReturn:
     """Print a one-line error for a person and exit with status 2."""
-    err.print(f"[bold red]error:[/] {message}")
+    err.print(f"[bold red]error:[/] {escape(message)}")
     raise typer.Exit(code=2)
