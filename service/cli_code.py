@@ -1,9 +1,9 @@
-"""`autocode code`: code one column of a table into a codebook."""
+"""`autocode code` and `autocode demo`: code one column of a table into a codebook, streaming and resumable."""
 
 from __future__ import annotations
 
-import json
-import time
+import hashlib
+import tempfile
 from importlib.resources import files
 from pathlib import Path
 from typing import Annotated
@@ -11,80 +11,143 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from service.cli_common import console, fail
+from service.cli_common import console, err, fail
 
 
 def code(
     data: Annotated[Path, typer.Argument(help="Input table: .csv, .tsv, .xlsx, .jsonl or .parquet. It is never modified.")],
     column: Annotated[str, typer.Option("--column", "-c", help="The column of free text to code.")],
-    codebook: Annotated[str, typer.Option(help="Built-in codebook id or a YAML/JSON codebook path.")] = "employer-support",
-    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write the coded table here (format from suffix).")] = None,
-    encoder: Annotated[str, typer.Option(help="Encoder: minilm or use-multilingual.")] = "minilm",
-    show: Annotated[int, typer.Option(help="Print this many coded rows to the terminal.")] = 20,
+    codebook: Annotated[str | None, typer.Option(help="Built-in codebook id or a YAML/JSON codebook path (zero-shot).")] = None,
+    model: Annotated[Path | None, typer.Option(help="A trained model folder to code with instead of a codebook.")] = None,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Where to write the coded table (format from suffix). Default: DATA's name + .coded.")
+    ] = None,
+    encoder: Annotated[str, typer.Option(help="Encoder for --codebook: minilm or use-multilingual.")] = "minilm",
+    resume: Annotated[bool, typer.Option("--resume", help="Continue an interrupted run of the same job where it stopped.")] = False,
+    show: Annotated[int, typer.Option(help="Print this many coded rows to the terminal.")] = 10,
+    chunk_rows: Annotated[int, typer.Option(min=1, help="Rows per chunk: the unit of batching and of resuming.")] = 20_000,
+    max_chars: Annotated[int, typer.Option(min=1, help="Longer texts are coded on their start and sent to review.")] = 20_000,
 ) -> None:
-    """Code one column of a table into a codebook; adds C_code, C_label, C_confidence, C_method, C_needs_review, C_evidence."""
+    """Code one column of a table; adds C_code, C_label, C_confidence, C_method, C_needs_review, C_evidence."""
+    code_file(data, column, codebook=codebook, model=model, output=output, encoder=encoder, resume=resume, show=show,
+              chunk_rows=chunk_rows, max_chars=max_chars)
+
+
+def default_output(data: Path) -> Path:
+    """`survey.csv` -> `survey.coded.csv`, next to the input."""
+    return data.with_name(f"{data.stem}.coded{data.suffix}")
+
+
+def code_file(
+    data: Path,
+    column: str,
+    *,
+    codebook: str | None = None,
+    model: Path | None = None,
+    output: Path | None = None,
+    encoder: str = "minilm",
+    resume: bool = False,
+    show: int = 10,
+    chunk_rows: int = 20_000,
+    max_chars: int = 20_000,
+    temporary: bool = False,
+) -> None:
+    """The body of `autocode code`, callable from other commands (demo) with plain arguments."""
     from classifiers.codebook import CodebookError
 
-    from service.tables import TableError, read_table, require_column, write_table_atomic
+    from service.batch import BatchError, BatchInterrupted, interrupted_run, make_job_key, run_batch
+    from service.table_readers import open_reader
+    from service.tables import TableError
 
+    output = output or default_output(data)
+    if data.exists() and output.exists() and output.resolve() == data.resolve():
+        fail(f"{output}: the output would overwrite the input; choose another --output")
     try:
-        frame = read_table(data)
-        require_column(frame, column, data)
-        coded, summary = _code_frame(frame, column, codebook, encoder)
-    except (TableError, CodebookError, ValueError) as exc:
+        open_reader(data, column).close()  # a wrong file or column fails before the model loads
+        if (codebook is None) == (model is None):
+            fail("give exactly one of --codebook ID|PATH or --model MODEL_DIR")
+        decide, identity = _decider(codebook, model, encoder)
+        job_key = make_job_key(data, column, identity)
+        done = interrupted_run(job_key)
+        if done and not resume:
+            err.print(f"[yellow]note:[/] an interrupted run of this job had coded {done:,} rows; starting again. "
+                      "Use --resume to continue it instead.")
+        summary = run_batch(data, column, decide, output, job_key=job_key, resume=resume, chunk_rows=chunk_rows, max_chars=max_chars)
+    except BatchInterrupted as stop:
+        err.print(f"[yellow]interrupted[/] after {stop.rows_done:,} rows; run the same command with --resume to continue.")
+        raise typer.Exit(code=130) from None
+    except (TableError, CodebookError, BatchError, ValueError) as exc:
         fail(str(exc))
-    if output is not None:
-        write_table_atomic(coded, output)
-    _print_rows(coded, column, show)
-    _print_summary(summary, output)
+    if show > 0:
+        _print_rows(output, column, show)
+    _print_summary(summary, wrote=not temporary)
 
 
-def _code_frame(frame, column: str, codebook_ref: str, encoder_name: str):
-    """Code `column` of `frame` with zero-shot on a codebook; returns the coded frame and a summary dict."""
+def _decider(codebook: str | None, model: Path | None, encoder: str):  # noqa: ANN202 (a Decide and its identity)
+    """The decide function for the chosen codebook or model, and a string that identifies it for resuming."""
+    from service.batch import classifier_decider
+
+    if model is not None:
+        try:
+            from classifiers.model import load_model  # type: ignore[import-not-found]
+        except ImportError:
+            fail("--model needs trained-model support (classifiers.model), which this build does not have yet; use --codebook")
+        if not model.is_dir():
+            fail(f"{model}: no such model folder")
+        return classifier_decider(load_model(model)), f"model:{model.resolve()}@{model.stat().st_mtime_ns}"
     from classifiers.codebook import load_codebook
-    from classifiers.coding import code_texts
     from classifiers.zeroshot import ZeroShotClassifier
     from embeddings import get_encoder
 
-    start = time.perf_counter()
-    cb = load_codebook(codebook_ref)
-    clf = ZeroShotClassifier(get_encoder(encoder_name), cb).fit()
-    texts = frame[column].fillna("").astype(str).tolist()
-    preds, n_unique = code_texts(clf, texts)
-    out = frame.copy()
-    out[f"{column}_code"] = ["|".join(p.codes) for p in preds]
-    out[f"{column}_label"] = ["|".join(p.labels) for p in preds]
-    out[f"{column}_confidence"] = [round(p.confidence, 4) for p in preds]
-    out[f"{column}_method"] = [p.method for p in preds]
-    out[f"{column}_needs_review"] = [p.needs_review for p in preds]
-    out[f"{column}_evidence"] = [json.dumps([e.__dict__ for e in p.evidence], ensure_ascii=False) for p in preds]
-    review = sum(p.needs_review for p in preds)
-    summary = {"rows": len(preds), "unique": n_unique, "review": review, "seconds": time.perf_counter() - start}
-    return out, summary
+    book = load_codebook(codebook)  # type: ignore[arg-type]
+    digest = hashlib.sha256(book.model_dump_json().encode()).hexdigest()[:12]
+    classifier = ZeroShotClassifier(get_encoder(encoder), book).fit()
+    return classifier_decider(classifier), f"zero-shot:{book.id}@{book.version}#{digest}:{encoder}"
 
 
-def _print_rows(frame, column: str, limit: int) -> None:
+def _print_rows(output: Path, column: str, limit: int) -> None:
+    from service.table_readers import open_reader
+
+    with open_reader(output, column, chunk_rows=limit) as reader:
+        first = next(iter(reader.chunks()), None)
+    if first is None:
+        return
     table = Table(column, "code", "label", "conf.", "review")
-    for _, row in frame.head(limit).iterrows():
-        flag = "[yellow]review[/]" if row[f"{column}_needs_review"] else "[green]auto[/]"
-        table.add_row(str(row[column])[:60], row[f"{column}_code"], str(row[f"{column}_label"])[:50], f"{row[f'{column}_confidence']:.2f}", flag)
+    for row in first.table.to_pylist():
+        flag = "[yellow]review[/]" if _true(row[f"{column}_needs_review"]) else "[green]auto[/]"
+        conf = row[f"{column}_confidence"]
+        table.add_row(
+            str(row[column] or "")[:60],
+            str(row[f"{column}_code"] or ""),
+            str(row[f"{column}_label"] or "")[:50],
+            f"{float(conf):.2f}" if conf not in (None, "") else "",
+            flag,
+        )
     console.print(table)
 
 
-def _print_summary(summary: dict, output: Path | None) -> None:
-    rows = summary["rows"] or 1
-    auto = summary["rows"] - summary["review"]
+def _true(value: object) -> bool:
+    # Read back from CSV the flag is text.
+    return value is True or str(value).lower() == "true"
+
+
+def _print_summary(summary, *, wrote: bool) -> None:  # noqa: ANN001 (a BatchSummary; imported lazily)
+    rows = summary.rows or 1
+    extra = f" · invalid {summary.invalid_rows}" + (f" · skipped lines {summary.skipped_rows}" if summary.skipped_rows else "")
+    resumed = f" · resumed at row {summary.resumed_from_row + 1:,}" if summary.resumed_from_row else ""
     console.print(
-        f"rows {summary['rows']} · unique texts {summary['unique']} · auto-coded {auto} ({100 * auto / rows:.0f}%) · "
-        f"sent to review {summary['review']} ({100 * summary['review'] / rows:.0f}%) · {summary['seconds']:.1f}s"
-        + (f" · wrote {output}" if output else "")
+        f"rows {summary.rows:,} · unique texts {summary.unique_texts:,} · "
+        f"auto-coded {summary.auto_coded:,} ({100 * summary.auto_coded / rows:.0f}%) · "
+        f"sent to review {summary.needs_review:,} ({100 * summary.needs_review / rows:.0f}%)"
+        f"{extra} · {summary.seconds:.1f}s{resumed}" + (f" · wrote {summary.output}" if wrote else "")
     )
 
 
 def demo() -> None:
     """Code the shipped sample survey (data/samples/survey_sample.csv): support answers and employers."""
     sample = Path(str(files("autocode_data") / "samples" / "survey_sample.csv"))
-    console.rule("support column → employer-support codebook (multi-label, zero-shot)")
-    code(sample, column="support", codebook="employer-support", output=None, encoder="minilm", show=50)
-    console.rule("employer column → ISIC Rev.4 divisions (zero-shot on the name's meaning)")
-    code(sample, column="employer", codebook="isic4", output=None, encoder="minilm", show=50)
+    with tempfile.TemporaryDirectory(prefix="autocode-demo-") as tmp:
+        console.rule("support column → employer-support codebook (multi-label, zero-shot)")
+        code_file(sample, "support", codebook="employer-support", output=Path(tmp) / "support.csv", show=50, temporary=True)
+        console.rule("employer column → ISIC Rev.4 divisions (zero-shot on the name's meaning)")
+        code_file(sample, "employer", codebook="isic4", output=Path(tmp) / "employer.csv", show=50, temporary=True)

@@ -1,9 +1,16 @@
-"""Reading and writing the tables researchers bring: CSV, TSV, XLSX, JSONL, Parquet."""
+"""Tables researchers bring (CSV, TSV, XLSX, JSONL, Parquet): formats, errors, atomic files, whole-file I/O.
+
+Streaming lives beside this module: `service.table_readers` (chunked, bounded-memory reading) and
+`service.table_writers` (assembling Parquet parts into any format). The whole-file helpers here are
+for small tables only (codebooks' examples, review sheets).
+"""
 
 from __future__ import annotations
 
+import contextlib
 import os
-import tempfile
+import secrets
+from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -12,19 +19,55 @@ READERS = {".csv": "csv", ".tsv": "tsv", ".txt": "tsv", ".xlsx": "xlsx", ".jsonl
 
 
 class TableError(ValueError):
-    """A table that cannot be read or lacks the asked-for column."""
+    """A table that cannot be read or written, or lacks the asked-for column."""
 
 
 def table_format(path: Path) -> str:
     """The format of a table file, from its suffix."""
-    fmt = READERS.get(path.suffix.lower())
+    fmt = READERS.get(Path(path).suffix.lower())
     if fmt is None:
-        raise TableError(f"{path}: unsupported file type {path.suffix!r}; use one of {', '.join(sorted(READERS))}")
+        raise TableError(f"{path}: unsupported file type {Path(path).suffix!r}; use one of {', '.join(sorted(READERS))}")
     return fmt
 
 
+def fsync_dir(directory: Path) -> None:
+    """Make a rename inside `directory` durable (a no-op where directories cannot be opened, e.g. Windows)."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def atomic_path(path: Path, tag: str | None = None) -> Iterator[Path]:
+    """Yield a temporary path beside `path`; on success it is fsynced and renamed over `path`, else removed.
+
+    A fixed `tag` gives a predictable temporary name, so a rerun of the same job overwrites what a
+    killed one (kill -9 leaves no chance to clean up) left behind instead of piling up litter.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.parent / f".{path.name}.{tag or secrets.token_hex(4)}.partial"
+    tmp.unlink(missing_ok=True)
+    try:
+        yield tmp
+        with open(tmp, "rb+") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+        fsync_dir(path.parent)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
 def read_table(path: Path) -> pd.DataFrame:
-    """Read a whole table as strings, keeping empty cells as empty strings."""
+    """Read a whole (small) table as strings, keeping empty cells as empty strings."""
     path = Path(path)
     if not path.exists():
         raise TableError(f"{path}: no such file")
@@ -42,34 +85,24 @@ def read_table(path: Path) -> pd.DataFrame:
 def require_column(frame: pd.DataFrame, column: str, path: Path) -> None:
     """Fail with the file and the available columns when a column is missing."""
     if column not in frame.columns:
-        cols = ", ".join(map(str, frame.columns))
-        raise TableError(f"{path}: no column {column!r}; the file has: {cols}")
+        raise missing_column(path, column, [str(c) for c in frame.columns])
+
+
+def missing_column(path: Path, column: str, columns: list[str]) -> TableError:
+    """The error for an absent column, naming the columns the file does have."""
+    return TableError(f"{path}: no column {column!r}; the file has: {', '.join(columns) or '(no columns)'}")
 
 
 def write_table_atomic(frame: pd.DataFrame, path: Path) -> None:
-    """Write a table in the format its suffix names; the file appears whole or not at all."""
+    """Write a whole (small) table in the format its suffix names; the file appears whole or not at all."""
     path = Path(path)
     fmt = table_format(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         if fmt in ("csv", "tsv"):
             frame.to_csv(tmp, sep="," if fmt == "csv" else "\t", index=False)
         elif fmt == "xlsx":
-            frame.to_excel(tmp, index=False)
+            frame.to_excel(tmp, index=False, engine="openpyxl")
         elif fmt == "jsonl":
             frame.to_json(tmp, orient="records", lines=True, force_ascii=False)
         else:
             frame.to_parquet(tmp, index=False)
-        with open(tmp, "rb+") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
