@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -20,11 +21,14 @@ DEFAULT_ENCODER = "minilm"
 class Encoder:
     """Encodes texts to L2-normalised float32 vectors; a text is encoded at most once per process."""
 
-    def __init__(self, backend: Backend, key: str, batch_size: int = 256) -> None:
+    def __init__(self, backend: Backend, key: str, batch_size: int = 256, cache_limit: int = 200_000) -> None:
         self.backend = backend
         self.key = key
         self.batch_size = batch_size
-        self._cache: dict[str, np.ndarray] = {}
+        # Bounded so a run over millions of distinct texts keeps flat memory; batch runs also memoise
+        # decisions per text, so an evicted vector is only re-encoded if a later call asks for it again.
+        self.cache_limit = cache_limit
+        self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
         self._lock = threading.Lock()
         self.texts_encoded = 0  # texts sent to the model: tests and benchmarks read it
         self.model_calls = 0
@@ -69,6 +73,8 @@ class Encoder:
                     self._cache[text] = vec
             for i, text in enumerate(texts):
                 out[i] = self._cache[text]
+            while len(self._cache) > self.cache_limit:
+                self._cache.popitem(last=False)
         return out
 
     def cache_size(self) -> int:

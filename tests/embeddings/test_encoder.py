@@ -51,6 +51,16 @@ def test_cache_never_encodes_a_text_twice(minilm: Encoder) -> None:
     np.testing.assert_array_equal(second[::-1], first[:10])
 
 
+def test_cache_is_bounded_oldest_first(minilm: Encoder) -> None:
+    small = Encoder(minilm.backend, key="minilm-small-cache", cache_limit=3)
+    small.encode(["one", "two", "three", "four", "five"])
+    assert small.cache_size() == 3
+    small.encode(["five"])
+    assert small.texts_encoded == 5  # the newest texts stayed cached
+    small.encode(["one"])
+    assert small.texts_encoded == 6
+
+
 def test_order_is_kept_while_batches_are_sorted_by_length(minilm: Encoder) -> None:
     texts = ["a very long sentence about employers and training courses " * 3, "b", "medium length text here"]
     together = minilm.encode(texts)
