@@ -4,6 +4,7 @@ Layout of MODEL_DIR
     model.json      manifest: format_version, autocode_version, created_at, encoder (key, name, dim),
                     codebook (id, version, file), settings, calibration, component parameters, metrics
     codebook.json   the codebook the model codes into, whole
+    components/*.json  each method's parameters (alias table, n-gram vocabulary, classes, k, C ...)
     arrays/*.npy    coefficients, idf, label matrices (numpy format, no pickles)
     knn/            the kNN memory: a VectorIndex folder (its own manifest)
     knn_texts.json  the training texts behind the kNN rows (the evidence shown with predictions)
@@ -39,6 +40,7 @@ FORMAT_VERSION = 1
 MANIFEST = "model.json"
 CODEBOOK_FILE = "codebook.json"
 ARRAYS_DIR = "arrays"
+COMPONENTS_DIR = "components"
 KNN_DIR = "knn"
 KNN_TEXTS = "knn_texts.json"
 
@@ -84,9 +86,16 @@ def save_model(cascade: Cascade, path: str | os.PathLike[str]) -> Path:
         if cascade.knn_ is not None:
             cascade.knn_.index_.save(tmp / KNN_DIR)
             files[KNN_TEXTS] = _write_json(tmp / KNN_TEXTS, cascade.knn_.texts_)
+        (tmp / COMPONENTS_DIR).mkdir()
+        for name, params in manifest["components"].items():
+            # Kept out of model.json (an alias table or vocabulary can be large), so the manifest stays readable.
+            rel = f"{COMPONENTS_DIR}/{name}.json"
+            files[rel] = _write_json(tmp / rel, params)
+            manifest["components"][name] = {"file": rel}
         manifest["files"] = files
         _write_json(tmp / MANIFEST, manifest)
         _fsync_dir(tmp / ARRAYS_DIR)
+        _fsync_dir(tmp / COMPONENTS_DIR)
         _fsync_dir(tmp)
         _swap_into_place(tmp, path)
         _fsync_dir(path.parent)
@@ -214,7 +223,7 @@ def _rebuild(path: Path, manifest: dict[str, Any], encoder: Encoder, codebook: A
         "lexical_c", "label_rows", "weight_step", "zero_shot_threshold", "random_state",
     }
     cascade = Cascade(encoder, codebook, **{k: v for k, v in settings.items() if k in known})
-    components = manifest["components"]
+    components = {name: json.loads((path / ref["file"]).read_text(encoding="utf-8")) for name, ref in manifest["components"].items()}
 
     def arrays(prefix: str) -> dict[str, np.ndarray]:
         out = {}
