@@ -49,6 +49,8 @@ DEFAULT_METHODS = ("alias", "knn", "head", "lexical")
 LARGE_TRAINING_SET = 3000
 # Fewer out-of-fold rows than this cannot calibrate anything: the model says it is uncalibrated.
 MIN_CALIBRATION_ROWS = 10
+# The novelty floor never exceeds this cosine similarity (MiniLM puts unrelated sentences at ~0-0.3).
+OOD_FLOOR_CAP = 0.4
 _EPS = 1e-9
 
 
@@ -239,7 +241,7 @@ class Cascade:
                 continue
             at = position[test]
             scores, rows = top_k(x[test], x[train], min(k_max, train.size))
-            nearest[at] = scores[:, 0]
+            nearest[at] = _nearest_other(scores)
             neighbour_labels = y[train][np.maximum(rows, 0)] * (rows[:, :, None] >= 0)
             if "knn" in components:
                 for k, t in knn_grid:
@@ -340,8 +342,9 @@ class Cascade:
         at = choose_threshold(self.calibrator_(raw), right, self.target_accuracy)
         self.threshold_ = float(at["threshold"])
         # A text less like any training example than almost every held-out row is novel: it goes to review
-        # whatever its score says, since the calibration never saw anything like it.
-        self.ood_floor_ = float(np.quantile(nearest, 0.01)) - 0.05
+        # whatever its score says, since the calibration never saw anything like it. Capped, so that tight
+        # training data (near-paraphrases) does not send every new wording to review.
+        self.ood_floor_ = min(float(np.quantile(nearest, 0.01)) - 0.05, OOD_FLOOR_CAP)
         top = blend.argmax(axis=1)
         truth_codes = truth.argmax(axis=1)
         self.metrics_ = {
@@ -484,7 +487,10 @@ class Cascade:
                 conf = min(conf, float(proba[i].max()))
                 reason = "no code above the per-label threshold"
             needs_review = conf < self.threshold_ or reason is not None
-            if nearest[i] < self.ood_floor_:
+            if not any(ch.isalnum() for ch in texts[i]):
+                needs_review = True
+                reason = "no words to code"
+            elif nearest[i] < self.ood_floor_:
                 needs_review = True
                 reason = f"unlike every training example (nearest similarity {nearest[i]:.2f} < {self.ood_floor_:.2f})"
             elif needs_review and reason is None and self.levels_:
@@ -517,6 +523,13 @@ class Cascade:
                 code = level["codes"][best]
                 return (code,), conf, f"the finer code is uncertain; backed off to {code!r} (level {level['depth']})"
         return None
+
+
+def _nearest_other(scores: np.ndarray) -> np.ndarray:
+    """Each row's best similarity to a training text that is not the same text (exact copies are the alias's job)."""
+    other = np.where(scores < 1.0 - 1e-4, scores, -np.inf)
+    best = other.max(axis=1)
+    return np.where(np.isfinite(best), best, 1.0)
 
 
 def _aggregate(proba: np.ndarray, member: np.ndarray, n_groups: int) -> np.ndarray:

@@ -44,6 +44,8 @@ class LogisticModel:
         with warnings.catch_warnings(), threadpool_limits(limits=1, user_api="blas"):
             # A capped number of iterations is a choice (speed); the CV score judges the result.
             warnings.simplefilter("ignore", ConvergenceWarning)
+            # Few-shot data has many classes per row; sklearn then wonders whether y is a regression target.
+            warnings.filterwarnings("ignore", message="The number of unique classes", category=UserWarning)
             if self.multi_label:
                 for j in range(n_labels):
                     self._fit_one(x, y[:, j], j, warm)

@@ -66,6 +66,9 @@ def test_cascade_reports_cross_validated_metrics(cascade: Cascade) -> None:
 def test_cascade_abstains_on_nonsense(cascade: Cascade) -> None:
     for p in cascade.predict(NONSENSE):
         assert p.needs_review, p
+    for p in cascade.predict(["", "   ", "?!"]):
+        assert p.needs_review and p.reason == "no words to code", p
+    assert 0.0 < cascade.ood_floor_ <= 0.4
 
 
 def test_cascade_predict_proba_and_exact_training_text(cascade: Cascade, banking) -> None:
