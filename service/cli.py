@@ -7,6 +7,7 @@ import typer
 from service.cli_code import code, demo
 from service.cli_codebooks import codebooks_app
 from service.cli_evaluate import evaluate
+from service.cli_train import train
 
 app = typer.Typer(
     help="autocode: code free-text answers into a codebook, offline, and say how sure it is.",
@@ -16,6 +17,7 @@ app = typer.Typer(
 app.add_typer(codebooks_app, name="codebooks")
 app.command("code")(code)
 app.command("demo")(demo)
+app.command("train")(train)
 app.command("evaluate")(evaluate)
 
 
