@@ -242,10 +242,10 @@ class Cascade:
             at = position[test]
             scores, rows = top_k(x[test], x[train], min(k_max, train.size))
             nearest[at] = _nearest_other(scores)
-            neighbour_labels = y[train][np.maximum(rows, 0)] * (rows[:, :, None] >= 0)
             if "knn" in components:
+                y_train = y[train]
                 for k, t in knn_grid:
-                    knn_oof[(k, t)][at] = vote(scores, neighbour_labels, min(k, rows.shape[1]), t)
+                    knn_oof[(k, t)][at] = vote(scores, rows, y_train, k, t)
             if "head" in components:
                 grid = [chosen_c] if chosen_c is not None else self.c_grid
                 warm: LogisticModel | None = None

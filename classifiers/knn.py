@@ -13,17 +13,19 @@ from classifiers.prediction import Evidence, Prediction
 from embeddings import Encoder, VectorIndex
 
 
-def vote(scores: np.ndarray, neighbour_labels: np.ndarray, k: int, temperature: float) -> np.ndarray:
-    """Per-class probabilities [n, L] from the top-k neighbours' scores [n, >=k] and label rows [n, >=k, L].
+def vote(scores: np.ndarray, rows: np.ndarray, y: np.ndarray, k: int, temperature: float) -> np.ndarray:
+    """Per-class probabilities [n, L] from the top-k neighbours (scores and rows [n, >=k], -1 = none) of label matrix y.
 
     Weights are exp((s - s_best) / temperature): a small temperature trusts the closest example,
     a large one counts heads. For multi-label rows the result is each label's weighted share.
     """
-    s = scores[:, :k]
-    valid = np.isfinite(s)
-    w = np.where(valid, np.exp((np.where(valid, s, 0.0) - s[:, :1]) / temperature), 0.0)
-    votes = np.einsum("nk,nkl->nl", w, neighbour_labels[:, :k])
-    total = w.sum(axis=1, keepdims=True)
+    votes = np.zeros((scores.shape[0], y.shape[1]))
+    total = np.zeros((scores.shape[0], 1))
+    for j in range(min(k, rows.shape[1])):  # one neighbour rank at a time: memory stays [n, L]
+        valid = rows[:, j] >= 0
+        w = np.where(valid, np.exp((np.where(valid, scores[:, j], 0.0) - scores[:, 0]) / temperature), 0.0)[:, None]
+        votes += w * y[np.maximum(rows[:, j], 0)]
+        total += w
     return votes / np.maximum(total, 1e-12)
 
 
@@ -82,9 +84,7 @@ class KNNClassifier:
     def proba_vectors(self, vectors: np.ndarray, found: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
         """Vote probabilities [n, L] for embedded texts (pass `found` to reuse a search)."""
         scores, rows = found if found is not None else self.neighbours(vectors)
-        k = min(self.k, rows.shape[1])
-        labels = self.y_[np.maximum(rows[:, :k], 0)] * (rows[:, :k, None] >= 0)
-        return vote(scores, labels, k, self.temperature)
+        return vote(scores, rows, self.y_, self.k, self.temperature)
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
         """Vote probabilities [n, len(classes_)]."""
