@@ -5,17 +5,20 @@ How it decides one text
     2. the learned blend: kNN vote, logistic head on embeddings and lexical head on character
        n-grams give per-code probabilities; a weighted mean of them is the score, and an isotonic
        calibrator turns the top score into the probability of being right. At or above the saved
-       threshold the code is auto-coded; below it, a hierarchical codebook backs off to the
-       ancestor whose own calibrated confidence clears its level's threshold (needs_review stays
-       set); otherwise the best code is returned for review.
+       threshold the code is auto-coded; below it, a hierarchical single-label codebook backs off
+       to the ancestor whose own calibrated confidence clears its level's threshold (needs_review
+       stays set); otherwise the best code is returned for review. Multi-label: every code whose
+       blended probability reaches a CV-chosen cut; the confidence is that of the whole set being
+       right. A text unlike every training example (below a novelty floor) always goes to review.
     3. zero-shot: with no training data, labels' own words decide (its confidence is not calibrated).
 
 How it learns (fit)
     The codebook's words for each code (name + description, aliases, examples) join the training
-    rows, so a leaf code never seen in training can still be predicted. Every hyper-parameter (k and temperature of the vote, C of the head, the blend
-    weights, the multi-label cut) and the calibration come from out-of-fold predictions: k-fold
-    cross-validation on the training rows only. The threshold is the lowest calibrated confidence
-    at which the out-of-fold decisions above it reach the target accuracy.
+    rows, so a leaf code never seen in training can still be predicted. Every hyper-parameter (k
+    and temperature of the vote, C of the head, the blend weights, the multi-label cut) and the
+    calibration come from out-of-fold predictions: k-fold cross-validation on the training rows
+    only. The threshold is the lowest calibrated confidence at which the out-of-fold decisions
+    above it reach the target accuracy.
 """
 
 from __future__ import annotations
@@ -44,7 +47,7 @@ from classifiers.zeroshot import ZeroShotClassifier, label_prototype
 from embeddings import Encoder
 
 COMPONENTS = ("knn", "head", "lexical")
-DEFAULT_METHODS = ("alias", "knn", "head", "lexical")
+DEFAULT_METHODS = ("alias", "knn", "head", "lexical", "zero-shot")
 # Above this many training rows, C is chosen on one fold and CV uses 3 folds: keeps a 10k-row fit in minutes.
 LARGE_TRAINING_SET = 3000
 # Fewer out-of-fold rows than this cannot calibrate anything: the model says it is uncalibrated.
@@ -115,7 +118,10 @@ class Cascade:
         self.components_: dict[str, Any] = {}
         self.weights_: dict[str, float] = {}
         self.levels_: list[dict[str, Any]] = []
-        if not texts:
+        if not texts or not any(c in self.methods for c in COMPONENTS):
+            # Training texts still feed the alias table; without a learned method only zero-shot can decide.
+            if "zero-shot" not in self.methods:
+                raise ValueError("no training texts or no learned method, and zero-shot is not among the methods: nothing could decide")
             self._fit_zero_shot()
         else:
             self.zero_shot_ = None
@@ -303,11 +309,11 @@ class Cascade:
                 primary = self._best_cut(blend, truth)[1][0]
             results.append((primary, loss, weights))
         best = max(r[0] for r in results)
-        n = float(truth.sum()) if self.multi_label else float(truth.shape[0])
-        margin = float(np.sqrt(max(best * (1 - best), 0.0) / max(n, 1.0)))
+        n_items = float(truth.sum()) if self.multi_label else float(truth.shape[0])
+        margin = float(np.sqrt(max(best * (1 - best), 0.0) / max(n_items, 1.0)))
         near = [r[2] for r in results if r[0] >= best - margin]
-        centre = {n: round(float(np.mean([w[n] for w in near])), 3) for n in names}
-        self.weights_ = {n: w / sum(centre.values()) for n, w in centre.items() if w > 0}
+        centre = {name: round(float(np.mean([w[name] for w in near])), 3) for name in names}
+        self.weights_ = {name: w / sum(centre.values()) for name, w in centre.items() if w > 0}
 
     def _best_cut(self, proba: np.ndarray, truth: np.ndarray) -> tuple[float, tuple[float, float]]:
         """For multi-label: the per-label probability cut with the best micro-F1 (ties: more exact sets)."""

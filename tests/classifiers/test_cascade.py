@@ -195,3 +195,16 @@ def test_untrained_cascade_uses_alias_then_zero_shot_and_says_it_is_uncalibrated
     assert alias.method == "alias" and alias.codes == ("study_time",)
     assert zero.method == "zero-shot" and "fees_full" in zero.codes
     assert any(e.kind == "note" and "not calibrated" in e.text for e in zero.evidence)
+
+
+def test_methods_can_be_chosen_and_unknown_ones_are_refused(minilm: Encoder) -> None:
+    book = load_codebook("employer-support")
+    with pytest.raises(ValueError, match="unknown method"):
+        Cascade(minilm, book, methods=("alias", "bert"))
+    with pytest.raises(ValueError, match="nothing could decide"):
+        Cascade(minilm, book, methods=("alias", "knn")).fit([], [])
+    texts = [t for t, codes in SUPPORT if "|" not in codes]
+    labels = [(codes,) for _, codes in SUPPORT if "|" not in codes]
+    knn_only = Cascade(minilm, book, methods=("knn",), multi_label=False).fit(texts, labels)
+    assert knn_only.method_name == "knn" and knn_only.alias_ is None
+    assert knn_only.predict(["company covered 100% of the tuition"])[0].method == "knn"  # no alias step
