@@ -232,8 +232,8 @@ class RecordStore:
         base: Mapping[str, Any] | None = _decode(row) if row is not None else None
         if base is None and record_id < USER_ID_BASE:
             base = self._reference(record_id)
-        if base is None and record_id >= USER_ID_BASE:
-            raise RecordError(f"record_id: no user record {record_id}; add() gives a new record its id")
+        if base is None:
+            raise RecordError(f"record_id: no record {record_id} in the gazetteer or the user's records; add() gives a new record its id")
         merged = {k: v for k, v in (base or {}).items() if k in _FIELDS}
         changes = {k: v for k, v in given.items() if k in _FIELDS and v is not None}
         # A new division or country makes the old section, sector basis or regions stale: derive them again.
@@ -246,8 +246,6 @@ class RecordStore:
         if "country" in changes:
             merged["region"] = merged["subregion"] = ""
         merged.update(changes)
-        if base is None:
-            merged.setdefault("source", "user")
         return validate_record(merged)
 
     def _insert_new(self, db: sqlite3.Connection, clean: dict[str, Any]) -> int:
