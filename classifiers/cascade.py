@@ -42,6 +42,7 @@ from classifiers.calibration import (
 from classifiers.codebook import Codebook
 from classifiers.head import LexicalHead, LinearHead, LogisticModel
 from classifiers.knn import KNNClassifier, top_k, vote
+from classifiers.pooling import deciding_chunk, expand, pool
 from classifiers.prediction import Evidence, Prediction
 from classifiers.zeroshot import ZeroShotClassifier, label_prototype
 from embeddings import Encoder
@@ -474,13 +475,30 @@ class Cascade:
         ]
 
     def _predict_learned(self, texts: list[str]) -> list[Prediction]:
-        x = self._embed(texts)
+        # Texts longer than the model's window are scored chunk by chunk and the chunk scores pooled.
+        parts = expand(self.encoder, texts)
+        x = self._embed(parts.flat)
         found = self.knn_.neighbours(x, max(self.knn_.k, 3))
-        proba = self._blend(x, texts, found)
+        chunk_proba = self._blend(x, parts.flat, found)
+        # Multi-label: a code stated in any chunk holds for the text (max); single-label: chunks vote (mean).
+        how = "max" if self.multi_label else "mean"
+        proba = pool(chunk_proba, parts.owner, len(texts), how=how, relevance=found[0][:, 0])
         chosen, raw = self._raw_confidence(proba)
         confidence = self.calibrator_(raw)
-        evidence = self.knn_.evidence(*found)
-        nearest = found[0][:, 0]
+        chunk_evidence = self.knn_.evidence(*found)
+        first = np.searchsorted(parts.owner, np.arange(len(texts)))
+        nearest = np.zeros(len(texts), dtype=np.float32)
+        np.maximum.at(nearest, parts.owner, found[0][:, 0])
+        evidence = []
+        for i in range(len(texts)):
+            if len(parts.chunks[i]) == 1:
+                evidence.append(chunk_evidence[first[i]])
+                continue
+            best = deciding_chunk(chunk_proba, parts.owner, i, int(proba[i].argmax()))
+            chunk = parts.chunks[i][best]
+            note = Evidence("chunk", chunk.text, None, round(float(chunk_proba[first[i] + best].max()), 4))
+            detail = f"chunk {best + 1} of {len(parts.chunks[i])} (characters {chunk.start}-{chunk.end}) decided"
+            evidence.append((Evidence("note", detail), note, *chunk_evidence[first[i] + best]))
         method = self.method_name
         out = []
         for i in range(len(texts)):

