@@ -162,6 +162,21 @@ class Cascade:
             "threshold": self.threshold_,
             "n_train": 0,
         }
+        confidence, correct = self.zero_shot_.leave_one_out()
+        # The codebook's own examples are the only labelled data there is: with a few per label, they set
+        # the review threshold (never below the fixed default) by leave-one-out.
+        if len(confidence) >= max(MIN_CALIBRATION_ROWS, 2 * len(self.classes_)):
+            chosen = choose_threshold(confidence, correct, self.target_accuracy)
+            self.threshold_ = max(self.zero_shot_threshold, float(chosen["threshold"]))
+            self.zero_shot_.review_threshold = self.threshold_
+            self.metrics_.update(
+                note="no labelled data: the review threshold comes from leave-one-out on the codebook's examples; "
+                "confidence is the zero-shot similarity softmax, not a calibrated probability",
+                threshold=self.threshold_,
+                n_examples=len(confidence),
+                example_accuracy=round(float(np.mean(correct)), 4),
+                coverage=chosen["coverage"],
+            )
 
     def _label_rows(self, classes: list[str]) -> tuple[list[str], list[tuple[str, ...]]]:
         """The codebook's own words for each code (name + description, aliases, examples), as extra training rows."""
@@ -468,11 +483,14 @@ class Cascade:
         return out  # type: ignore[return-value]
 
     def _predict_zero_shot(self, texts: list[str]) -> list[Prediction]:
-        note = Evidence("note", f"confidence not calibrated: no labelled data (fixed review threshold {self.threshold_:g})")
-        return [
-            Prediction(p.codes, p.confidence, p.method, p.needs_review, (*p.evidence, note), p.labels, p.reason, p.scores)
-            for p in self.zero_shot_.predict(texts)
-        ]
+        note = Evidence("note", f"confidence not calibrated: no labelled data (review threshold {self.threshold_:g})")
+        out = []
+        for text, p in zip(texts, self.zero_shot_.predict(texts), strict=True):
+            reason, review = p.reason, p.needs_review
+            if not any(ch.isalnum() for ch in text):
+                reason, review = "no words to code", True
+            out.append(Prediction(p.codes, p.confidence, p.method, review, (*p.evidence, note), p.labels, reason, p.scores))
+        return out
 
     def _predict_learned(self, texts: list[str]) -> list[Prediction]:
         # Texts longer than the model's window are scored chunk by chunk and the chunk scores pooled.

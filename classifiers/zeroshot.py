@@ -58,7 +58,24 @@ class ZeroShotClassifier:
         self.phrases_ = phrases
         self.owners_ = np.asarray(owners, dtype=np.int64)
         self.phrase_vectors_ = self.encoder.encode(phrases)
+        self.example_rows_ = np.asarray(
+            [i for i, (p, o) in enumerate(zip(phrases, owners, strict=True)) if p in self.codebook.get(self.codes_[o]).examples],
+            dtype=np.int64,
+        )
         return self
+
+    def leave_one_out(self) -> tuple[np.ndarray, np.ndarray]:
+        """Confidence and correctness of each label example coded with itself held out (labelled data for free)."""
+        if not hasattr(self, "codes_"):
+            self.fit()
+        rows = self.example_rows_
+        sims = self.phrase_vectors_[rows] @ self.phrase_vectors_.T
+        sims[np.arange(len(rows)), rows] = -np.inf  # an example may not vote for itself
+        best = np.full((len(rows), len(self.codes_)), -1.0, dtype=np.float32)
+        for j in range(len(self.codes_)):
+            best[:, j] = sims[:, self.owners_ == j].max(axis=1)
+        proba = softmax(best, self.temperature)
+        return proba.max(axis=1), proba.argmax(axis=1) == self.owners_[rows]
 
     def similarities(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         """Per-label best cosine similarity [n, labels] and the index of the phrase that gave it."""

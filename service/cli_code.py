@@ -88,21 +88,24 @@ def _decider(codebook: str | None, model: Path | None, encoder: str):  # noqa: A
     from service.batch import classifier_decider
 
     if model is not None:
-        try:
-            from classifiers.model import load_model  # type: ignore[import-not-found]
-        except ImportError:
-            fail("--model needs trained-model support (classifiers.model), which this build does not have yet; use --codebook")
+        from classifiers.model import ModelFormatError, ModelMismatchError, load_model
+
         if not model.is_dir():
             fail(f"{model}: no such model folder")
-        return classifier_decider(load_model(model)), f"model:{model.resolve()}@{model.stat().st_mtime_ns}"
+        try:
+            cascade = load_model(model)
+        except (ModelFormatError, ModelMismatchError) as exc:
+            fail(str(exc))
+        return classifier_decider(cascade), f"model:{model.resolve()}@{model.stat().st_mtime_ns}"
+    from classifiers.cascade import Cascade
     from classifiers.codebook import load_codebook
-    from classifiers.zeroshot import ZeroShotClassifier
     from embeddings import get_encoder
 
     book = load_codebook(codebook)  # type: ignore[arg-type]
     digest = hashlib.sha256(book.model_dump_json().encode()).hexdigest()[:12]
-    classifier = ZeroShotClassifier(get_encoder(encoder), book).fit()
-    return classifier_decider(classifier), f"zero-shot:{book.id}@{book.version}#{digest}:{encoder}"
+    # No labelled data: the cascade runs exact alias matching, then zero-shot on the labels' own words.
+    classifier = Cascade(get_encoder(encoder), book).fit([], [])
+    return classifier_decider(classifier), f"codebook:{book.id}@{book.version}#{digest}:{encoder}"
 
 
 def _print_rows(output: Path, column: str, limit: int) -> None:
