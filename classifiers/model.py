@@ -21,7 +21,6 @@ import shutil
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
-from importlib import metadata
 from pathlib import Path
 from typing import IO, Any
 
@@ -35,6 +34,7 @@ from classifiers.head import LexicalHead, LinearHead
 from classifiers.knn import KNNClassifier
 from classifiers.zeroshot import ZeroShotClassifier
 from embeddings import ENCODERS, Encoder, VectorIndex, get_encoder
+from embeddings.durable import autocode_version, fsync_dir
 
 FORMAT_VERSION = 1
 MANIFEST = "model.json"
@@ -53,12 +53,6 @@ class ModelMismatchError(ValueError):
     """A model trained with another encoder (name or dimension) than the one offered."""
 
 
-def autocode_version() -> str:
-    """The installed autocode version, stamped into every saved model."""
-    try:
-        return metadata.version("autocode")
-    except metadata.PackageNotFoundError:
-        return "0+unknown"
 
 
 # ---------------------------------------------------------------------- save
@@ -94,11 +88,11 @@ def save_model(cascade: Cascade, path: str | os.PathLike[str]) -> Path:
             manifest["components"][name] = {"file": rel}
         manifest["files"] = files
         _write_json(tmp / MANIFEST, manifest)
-        _fsync_dir(tmp / ARRAYS_DIR)
-        _fsync_dir(tmp / COMPONENTS_DIR)
-        _fsync_dir(tmp)
+        fsync_dir(tmp / ARRAYS_DIR)
+        fsync_dir(tmp / COMPONENTS_DIR)
+        fsync_dir(tmp)
         _swap_into_place(tmp, path)
-        _fsync_dir(path.parent)
+        fsync_dir(path.parent)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -287,18 +281,6 @@ def _write_json(path: Path, data: Any) -> int:
     return _write_synced(path, lambda f: f.write(json.dumps(data, ensure_ascii=False, indent=1).encode("utf-8") + b"\n"))
 
 
-def _fsync_dir(path: Path) -> None:
-    """Make a folder's new entries durable; a no-op where folders cannot be opened."""
-    try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def _swap_into_place(tmp: Path, path: Path) -> None:

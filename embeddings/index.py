@@ -61,12 +61,13 @@ import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
-from importlib import metadata
 from pathlib import Path
 from typing import IO, Any, Literal
 
 import faiss
 import numpy as np
+
+from embeddings.durable import autocode_version, fsync_dir
 
 FORMAT_VERSION = 1
 MANIFEST_FILE = "manifest.json"
@@ -97,12 +98,6 @@ class IndexFormatError(ValueError):
     """A saved index folder is incomplete, corrupt, or written in a newer format."""
 
 
-def _autocode_version() -> str:
-    """The installed autocode version, stamped into every manifest."""
-    try:
-        return metadata.version("autocode")
-    except metadata.PackageNotFoundError:
-        return "0+unknown"
 
 
 class VectorIndex:
@@ -274,9 +269,9 @@ class VectorIndex:
                 }
                 manifest = self._manifest(sizes)
                 _write_synced(tmp / MANIFEST_FILE, lambda f: f.write(json.dumps(manifest, indent=2).encode() + b"\n"))
-                _fsync_dir(tmp)
+                fsync_dir(tmp)
                 _swap_into_place(tmp, path)
-                _fsync_dir(parent)
+                fsync_dir(parent)
             except BaseException:
                 shutil.rmtree(tmp, ignore_errors=True)
                 raise
@@ -374,7 +369,7 @@ class VectorIndex:
     def _manifest(self, sizes: dict[str, int]) -> dict[str, Any]:
         return {
             "format_version": FORMAT_VERSION,
-            "autocode_version": _autocode_version(),
+            "autocode_version": autocode_version(),
             "model": self.model,
             "dim": self.dim,
             "count": len(self),
@@ -634,7 +629,7 @@ def _parse_manifest(path: Path, raw: bytes) -> dict[str, Any]:
     if version > FORMAT_VERSION:
         raise IndexFormatError(
             f"{path} was saved in index format {version} by autocode {manifest.get('autocode_version', '?')}; "
-            f"this autocode ({_autocode_version()}) reads format {FORMAT_VERSION} at most: upgrade autocode"
+            f"this autocode ({autocode_version()}) reads format {FORMAT_VERSION} at most: upgrade autocode"
         )
     fields: dict[str, type | tuple[type, ...]] = {
         "model": str, "dim": int, "count": int, "kind": str, "metric": str, "hnsw": dict, "files": dict,
@@ -714,19 +709,6 @@ def _write_synced(path: Path, write: Callable[[IO[bytes]], object]) -> int:
         return f.tell()
 
 
-def _fsync_dir(path: Path) -> None:
-    """Make a folder's entries (new files, renames) durable; a no-op where folders cannot be opened."""
-    try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError as exc:
-        if exc.errno not in (errno.EINVAL, errno.EBADF, errno.EACCES):
-            raise
-    finally:
-        os.close(fd)
 
 
 _RENAME_EXCHANGE = 2

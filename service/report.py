@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from classifiers.evaluate import DEFAULT_TARGET_ACCURACY, canonical_code
+from embeddings.durable import fsync_dir
 
 __all__ = ["write_report", "summary_rows", "CONFUSION_PNG", "COVERAGE_PNG", "RELIABILITY_PNG"]
 
@@ -41,16 +42,6 @@ def _write_atomic(path: Path, data: bytes) -> None:
         raise
 
 
-def _fsync_dir(path: Path) -> None:
-    """Make the renames in a folder durable (a no-op where the OS cannot open folders)."""
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _new_figure(width: float, height: float) -> Any:
@@ -292,5 +283,5 @@ def write_report(metrics: dict[str, Any], pred: Sequence[Any], gold: Sequence[An
     index = out_dir / "index.html"
     _write_atomic(index, _html(metrics, [(t, c, d) for t, c, d, _ in images]).encode("utf-8"))
     written.append(index)
-    _fsync_dir(out_dir)
+    fsync_dir(out_dir)
     return written

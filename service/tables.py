@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from embeddings.durable import fsync_dir
+
 READERS = {".csv": "csv", ".tsv": "tsv", ".txt": "tsv", ".xlsx": "xlsx", ".jsonl": "jsonl", ".parquet": "parquet"}
 
 
@@ -30,18 +32,6 @@ def table_format(path: Path) -> str:
     return fmt
 
 
-def fsync_dir(directory: Path) -> None:
-    """Make a rename inside `directory` durable (a no-op where directories cannot be opened, e.g. Windows)."""
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 @contextlib.contextmanager
