@@ -6,6 +6,7 @@ import typer
 
 from service.cli_code import code, demo
 from service.cli_codebooks import codebooks_app
+from service.cli_employers import employers, records_app, search
 from service.cli_evaluate import evaluate
 from service.cli_train import train
 
@@ -19,6 +20,9 @@ app.command("code")(code)
 app.command("demo")(demo)
 app.command("train")(train)
 app.command("evaluate")(evaluate)
+app.command("employers")(employers)
+app.command("search")(search)
+app.add_typer(records_app, name="records")
 
 
 def main() -> None:

@@ -1,0 +1,183 @@
+"""The process-wide EmployerResolver: the gazetteer's cached name index plus the user's records.
+
+Encoding the gazetteer's names is the one expensive step, so its name index is saved once per home under
+`AUTOCODE_HOME/indexes/employers-<encoder>-<content hash>/` and loaded on every later run. The user's
+records are never baked into that index: they are applied on top with `upsert_records`/`remove_records`,
+so an edit costs only its own names. `sync` diffs what was applied against the store by content, which
+also makes switching stores (one per test, one per home) a diff rather than a rebuild.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+from rich.console import Console
+
+from classifiers.gazetteer import COLUMNS, load_gazetteer
+from service.paths import autocode_home
+from service.records_store import RecordStore
+
+if TYPE_CHECKING:
+    from classifiers.employer_resolver import EmployerResolver
+    from embeddings import Encoder
+
+__all__ = ["ENCODER", "apply_change", "default_store", "engine_identity", "get_resolver", "index_dir", "sync"]
+
+ENCODER = "minilm"
+INDEX_FORMAT = "1"  # bump when what goes into the name index changes, so old cached indexes are not reused
+BUILD_MESSAGE = "building the employer index (first run only)…"
+
+
+def reference_records() -> pd.DataFrame:
+    """The reference records the resolver starts from (the whole gazetteer; tests swap in a subset)."""
+    return load_gazetteer()
+
+
+def index_root() -> Path:
+    """The folder holding cached name indexes."""
+    return autocode_home() / "indexes"
+
+
+@dataclass
+class _Engine:
+    resolver: EmployerResolver
+    reference: pd.DataFrame
+    reference_ids: frozenset[int]
+    content: str
+    store_key: tuple[str, int] | None = None  # (store path, version) last synced
+    applied: dict[int, str] = field(default_factory=dict)  # user rows applied: id -> content digest
+    hidden: set[int] = field(default_factory=set)  # reference ids removed from the resolver
+
+
+_LOCK = threading.RLock()
+_ENGINES: dict[tuple[str, str], _Engine] = {}
+_REFERENCE: tuple[Any, pd.DataFrame, str] | None = None  # (the function that made it, frame, content hash)
+_STORES: dict[Path, RecordStore] = {}
+
+
+def _reference() -> tuple[pd.DataFrame, str]:
+    # Hashing the whole gazetteer takes a few tenths of a second: once per process (per reference function).
+    global _REFERENCE
+    if _REFERENCE is None or _REFERENCE[0] is not reference_records:
+        frame = reference_records()[list(COLUMNS)].reset_index(drop=True)
+        digest = hashlib.sha256(frame.to_json(orient="split", force_ascii=False).encode()).hexdigest()[:16]
+        _REFERENCE = (reference_records, frame, digest)
+    return _REFERENCE[1], _REFERENCE[2]
+
+
+def default_store() -> RecordStore:
+    """The store at the default path of the current home, one connection per path per process."""
+    from service.records_store import default_store_path
+
+    path = default_store_path()
+    with _LOCK:
+        if path not in _STORES:
+            _STORES[path] = RecordStore(path)
+        return _STORES[path]
+
+
+def index_dir(encoder: Encoder, content: str) -> Path:
+    """Where the name index for this encoder and reference content is cached."""
+    return index_root() / f"employers-{encoder.key}-{hashlib.sha256(f'{content}:{INDEX_FORMAT}'.encode()).hexdigest()[:16]}"
+
+
+def _build(encoder: Encoder, reference: pd.DataFrame, content: str) -> EmployerResolver:
+    from classifiers.employer_resolver import EmployerResolver
+    from embeddings import IndexFormatError, IndexMismatchError, VectorIndex
+
+    path = index_dir(encoder, content)
+    try:
+        index = VectorIndex.load(path, expect_model=encoder.name, expect_dim=encoder.dim)
+    except (FileNotFoundError, IndexFormatError, IndexMismatchError):
+        index = None  # absent, damaged or from another model: build it again
+    if index is not None:
+        encoded = encoder.texts_encoded
+        resolver = EmployerResolver(encoder, reference, name_index=index).fit()
+        if encoder.texts_encoded != encoded:  # the resolver wanted names the cache lacked: keep them for next time
+            resolver.name_index_.save(path)
+        return resolver
+    console = Console(stderr=True)
+    if console.is_terminal:
+        with console.status(BUILD_MESSAGE):
+            resolver = EmployerResolver(encoder, reference).fit()
+    else:
+        console.print(BUILD_MESSAGE, highlight=False)
+        resolver = EmployerResolver(encoder, reference).fit()
+    # Saved before any user record is applied: the cache holds the reference only and is shared by every store.
+    resolver.name_index_.save(path)
+    for old in path.parent.glob(f"employers-{encoder.key}-*"):
+        if old != path and old.is_dir():
+            shutil.rmtree(old, ignore_errors=True)  # an index for an older gazetteer is a hundred MB nobody reads
+    return resolver
+
+
+def get_resolver(store: RecordStore | None = None, *, encoder: str = ENCODER) -> EmployerResolver:
+    """The process-wide resolver over the reference plus `store`'s records, synced to the store's latest version."""
+    from embeddings import get_encoder
+
+    with _LOCK:
+        reference, content = _reference()
+        key = (encoder, content)
+        if key not in _ENGINES:
+            _ENGINES.clear()  # one reference per process: a swapped-in reference retires the old resolver
+            enc = get_encoder(encoder)
+            ids = frozenset(int(i) for i in reference["record_id"])
+            _ENGINES[key] = _Engine(_build(enc, reference, content), reference, ids, content)
+        engine = _ENGINES[key]
+        _sync(engine, store or default_store())
+        return engine.resolver
+
+
+def sync(store: RecordStore | None = None) -> None:
+    """Apply the store's latest records to the resolver, if one is loaded in this process."""
+    with _LOCK:
+        for engine in _ENGINES.values():
+            _sync(engine, store or default_store())
+
+
+apply_change = sync  # the name the CLI uses after an add, correction or removal
+
+
+def engine_identity(store: RecordStore | None = None, *, encoder: str = ENCODER) -> str:
+    """A string that changes whenever a lookup's answer could: encoder, reference content, store and version."""
+    store = store or default_store()
+    return f"employers:{encoder}:{_reference()[1]}:{store.path}@{store.version}"
+
+
+def _digest(row: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps([row[c] for c in COLUMNS], default=list).encode()).hexdigest()
+
+
+def _sync(engine: _Engine, store: RecordStore) -> None:
+    store_key = (str(store.path), store.version)
+    if engine.store_key == store_key:
+        return
+    users = store.overrides()[list(COLUMNS)]
+    rows = {int(r["record_id"]): r for r in users.to_dict("records")}
+    wanted = {i: _digest(r) for i, r in rows.items()}
+    removed = store.removed_ids() & engine.reference_ids
+    changed = [i for i, d in wanted.items() if engine.applied.get(i) != d]
+    # Records applied before that are no longer wanted: a reference record comes back unless removed, others go.
+    gone = set(engine.applied) - set(wanted)
+    restore = {i for i in gone if i in engine.reference_ids and i not in removed}
+    restore |= {i for i in engine.hidden - removed if i not in wanted}
+    drop = (gone - restore) | (removed - engine.hidden - set(wanted))
+    frames = []
+    if changed:
+        frames.append(users[users["record_id"].isin(changed)])
+    if restore:
+        frames.append(engine.reference[engine.reference["record_id"].isin(restore)])
+    if frames:
+        engine.resolver.upsert_records(pd.concat(frames, ignore_index=True))
+    if drop:
+        engine.resolver.remove_records(sorted(drop))
+    engine.applied = wanted
+    engine.hidden = removed - set(wanted)
+    engine.store_key = store_key
