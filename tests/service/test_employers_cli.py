@@ -233,3 +233,28 @@ def test_records_persist_across_processes(tmp_path: Path) -> None:
     records = json.loads(listed.stdout)["records"]
     assert [(r["name"], r["country"], r["aliases"]) for r in records] == [("Acme Widgets Pte Ltd", "SG", ["Acme"])]
     assert (tmp_path / "home" / "records.sqlite3").is_file()
+
+
+@pytest.mark.slow
+def test_later_runs_load_the_cached_index_instead_of_encoding(engine: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    from embeddings import get_encoder
+
+    monkeypatch.setattr(employer_engine, "_ENGINES", {})  # as a new process would start
+    encoder = get_encoder(employer_engine.ENCODER)
+    before = encoder.texts_encoded
+    resolver = employer_engine.get_resolver()
+    assert encoder.texts_encoded == before and len(resolver.name_index_) > 1_000
+
+
+@pytest.mark.slow
+def test_employers_keeps_bad_rows_and_decides_each_text_once(engine: None, tmp_path: Path) -> None:
+    data = tmp_path / "answers.csv"
+    pd.DataFrame({"id": [1, 2, 3, 4], "employer": ["DBS", "", "dbs", "Acme Widgets"]}).to_csv(data, index=False)
+    out = tmp_path / "answers.employers.csv"
+    result = runner.invoke(app, ["employers", str(data), "--column", "employer"])
+    assert result.exit_code == 0, result.output
+    coded = pd.read_csv(out, dtype=str, keep_default_na=False)
+    assert list(coded["id"]) == ["1", "2", "3", "4"]
+    assert coded["employer_employer"].tolist()[:3] == ["DBS Group Holdings Ltd", "", "DBS Group Holdings Ltd"]
+    assert coded["employer_needs_review"][1] == "True" and "empty cell" in coded["employer_evidence"][1]
+    assert "row 2: empty cell" in result.output and "unique texts 2" in result.output and "invalid 1" in result.output
