@@ -1,6 +1,6 @@
 """The batch runner: stream a table, decide each distinct text once, write every row back, resumably.
 
-Generic over the decision: `decide(keys) -> [fields]` may be a classifier over a codebook, the employer
+Generic over the decision: `decide(texts) -> [fields]` (one text per distinct key, as first written) may be a classifier over a codebook, the employer
 resolver or anything else; the runner owns reading, deduplication, bad rows, progress, parts and resume.
 
 A run keeps a work folder (AUTOCODE_HOME/runs/<hash of the job key>): one Parquet part per finished
@@ -243,19 +243,23 @@ class _Run:
         state = self.state
         first_row = state.rows_done + 1
         keys, invalid = [], {}
+        first_seen: dict[str, str] = {}
         for i, cell in enumerate(chunk.cells):
             text, reason = cell_text(cell, state.max_chars)
             key = normalise_key(text) if text else ""
             if reason is None and not key:
                 reason = "empty text"
             keys.append(key)
+            if key and key not in first_seen:
+                first_seen[key] = " ".join(text.split())
             if reason is not None:
                 invalid[i] = reason
         new = [k for k in dict.fromkeys(keys) if k and k not in self.memo]
         # Slices keep the progress bar moving on a slow model; each slice is still one batched call.
+        # The decider sees the first spelling of each key, not the casefolded key: "NUS" and "DBS" are cues.
         for start in range(0, len(new), self.decide_batch):
             keys_part = new[start : start + self.decide_batch]
-            self.memo.update(zip(keys_part, self._decide(keys_part), strict=True))
+            self.memo.update(zip(keys_part, self._decide([first_seen[k] for k in keys_part]), strict=True))
             partly(min(1.0, (start + len(keys_part)) / len(new)))
         columns: dict[str, list[object]] = {name: [] for name in self.fields}
         for i, key in enumerate(keys):
