@@ -198,6 +198,11 @@ def fit_params(resolver: EmployerResolver, queries: pd.DataFrame, truth: pd.Data
                    country_knots=country_knots)
 
 
+def known_pool(ref: pd.DataFrame) -> pd.DataFrame:
+    """Records a known query may be drawn from: every university and airline, companies with a sector."""
+    return ref[(ref.source != "companies") | (ref.isic_section != "")]
+
+
 def _pct(x: pd.Series) -> str:
     return f"{x.mean():.3f}" if len(x) else "  -  "
 
@@ -216,7 +221,8 @@ def report(ev: pd.DataFrame, baseline: float, timing: dict[str, float]) -> None:
     fa = unseen[unseen.accepted]
     print(f"\nunseen employers (held-out 20% of companies), n={len(unseen)}")
     print(f"  wrongly matched to another record        {_pct(unseen.accepted & ~unseen.same)}")
-    print(f"  sector: ISIC section accuracy            {_pct(unseen.section_ok)}   (naive MiniLM kNN k=1: {baseline:.3f})")
+    print(f"  sector: ISIC section accuracy            {_pct(unseen.section_ok)}"
+          f"   (naive MiniLM kNN k=1: {baseline:.3f})")
     print(f"  sector: ISIC division accuracy           {_pct(unseen.division_ok)}")
     for rule, part in unseen.groupby("rule"):
         print(f"    {rule:14} n={len(part):4}  section {_pct(part.section_ok)}  division {_pct(part.division_ok)}"
@@ -258,10 +264,6 @@ def main(argv: list[str] | None = None) -> None:
     reference = gaz[~gaz.record_id.isin(test_ids)]
     calib_ref = reference[~reference.record_id.isin(calib_unseen)]
     n_cal = 1500  # calibration queries of each set, whatever --limit says: the fit wants them
-    # Known queries mostly from companies, as the unseen ones are; some universities and airlines too.
-    def known_pool(ref: pd.DataFrame) -> pd.DataFrame:
-        return ref[(ref.source != "companies") | (ref.isic_section != "")]
-
     t = time.time()
     cal = EmployerResolver(encoder, calib_ref.reset_index(drop=True), name_index=VectorIndex.load(index_path)).fit()
     cal_q = make_queries(calib_ref, known_pool(calib_ref), gaz.loc[list(calib_unseen)], n_cal, n_cal, args.seed + 1)

@@ -55,7 +55,8 @@ KEYWORDS: dict[str, tuple[str, str]] = {
     "municipal": ("O", "84"), "police": ("O", "84"), "army": ("O", "84"), "navy": ("O", "84"),
     "air force": ("O", "84"), "armed forces": ("O", "84"), "civil service": ("O", "84"), "department of": ("O", "84"),
     "embassy": ("O", "84"), "customs": ("O", "84"), "central bank": ("K", "64"), "monetary authority": ("K", "64"),
-    "church": ("S", "94"), "mosque": ("S", "94"), "charity": ("S", "94"), "ngo": ("S", "94"), "association": ("S", "94"),
+    "church": ("S", "94"), "mosque": ("S", "94"), "charity": ("S", "94"), "ngo": ("S", "94"),
+    "association": ("S", "94"),
     "trade union": ("S", "94"), "salon": ("S", "96"), "laundry": ("S", "96"),
     "law firm": ("M", "69"), "lawyers": ("M", "69"), "solicitors": ("M", "69"), "advocates": ("M", "69"),
     "accountants": ("M", "69"), "accounting": ("M", "69"), "audit": ("M", "69"), "consulting": ("M", "70"),
@@ -261,7 +262,8 @@ def infer_country(cues: Sequence[CountryCue], neighbour_countries: Mapping[str, 
     evidence = tuple(Evidence("place", c.text, c.country, None) for c in cues[:3])
     if not backing:
         evidence += tuple(
-            Evidence("neighbour_country", k, k, round(float(v), 4)) for k, v in Counter(neighbour_countries).most_common(2)
+            Evidence("neighbour_country", k, k, round(float(v), 4))
+            for k, v in Counter(neighbour_countries).most_common(2)
         )
     return CountryGuess(country, float(top / sum(scores.values())), kind, evidence)
 

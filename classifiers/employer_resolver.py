@@ -147,13 +147,14 @@ class EmployerResolver(EmployerRecords):
                     decided[text] = self._decide(text, query, vector, dense, fuzzy)
             return [decided[t] for t in texts]
 
-    def _plain(self, text: str, kind: str, confidence: float, review: bool, evidence: tuple[Evidence, ...]) -> EmployerResult:
+    def _plain(self, text: str, kind: str, confidence: float, review: bool,
+               evidence: tuple[Evidence, ...]) -> EmployerResult:
         return EmployerResult(text, kind, "", None, 0.0, "", "", "", "", "", "", "", confidence, review,
                               {"employer": confidence, "sector": confidence, "country": confidence}, evidence)
 
     def _candidates(self, queries: Sequence[Query], allowed: np.ndarray | None = None, k: int | None = None
                     ) -> list[tuple[np.ndarray, list[tuple[int, float, str]], dict[str, float]]]:
-        """Per query: its vector, dense neighbours as (record_id, cosine, name string) best first, fuzzy key -> ratio."""
+        """Per query: its vector, dense neighbours (record_id, cosine, name) best first, fuzzy key -> ratio."""
         vectors = self.encoder.encode([q.base for q in queries])
         n_live = len(self.name_index_)
         want = min(k or 2 * max(self.dense_k, self.sector_k), n_live) if n_live else 0
