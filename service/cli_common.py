@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.markup import escape
 
 console = Console()
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)  # an error naming a long path must stay one searchable line
 
 
 def fail(message: str) -> NoReturn:
