@@ -34,7 +34,7 @@ from classifiers.head import LexicalHead, LinearHead
 from classifiers.knn import KNNClassifier
 from classifiers.zeroshot import ZeroShotClassifier
 from embeddings import ENCODERS, Encoder, VectorIndex, get_encoder
-from embeddings.durable import autocode_version, fsync_dir
+from embeddings.durable import autocode_version, fsync_dir, parse_manifest
 
 FORMAT_VERSION = 1
 MANIFEST = "model.json"
@@ -165,21 +165,10 @@ def read_manifest(path: str | os.PathLike[str]) -> dict[str, Any]:
     if not path.is_dir():
         raise ModelFormatError(f"no model folder at {path}")
     try:
-        manifest = json.loads((path / MANIFEST).read_text(encoding="utf-8"))
+        raw = (path / MANIFEST).read_bytes()
     except FileNotFoundError:
         raise ModelFormatError(f"{path} is not a model folder: it has no {MANIFEST}") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ModelFormatError(f"{path / MANIFEST} is not valid JSON ({exc}); the model folder is corrupt") from None
-    if not isinstance(manifest, dict):
-        raise ModelFormatError(f"{path / MANIFEST} is not a JSON object")
-    version = manifest.get("format_version")
-    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
-        raise ModelFormatError(f"{path / MANIFEST} has no valid format_version (found {version!r})")
-    if version > FORMAT_VERSION:
-        raise ModelFormatError(
-            f"{path} was saved in model format {version} by autocode {manifest.get('autocode_version', '?')}; "
-            f"this autocode ({autocode_version()}) reads format {FORMAT_VERSION} at most: upgrade autocode"
-        )
+    manifest = parse_manifest(raw, path / MANIFEST, kind="model", max_version=FORMAT_VERSION, error=ModelFormatError)
     missing = [key for key in ("encoder", "codebook", "settings", "classes", "weights", "calibration", "components") if key not in manifest]
     if missing:
         raise ModelFormatError(f"{path / MANIFEST} lacks {', '.join(missing)}; the model folder is corrupt")

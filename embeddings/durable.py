@@ -32,3 +32,24 @@ def autocode_version() -> str:
         return metadata.version("autocode")
     except metadata.PackageNotFoundError:
         return "0+unknown"
+
+
+def parse_manifest(raw: bytes | str, where: Path, *, kind: str, max_version: int, error: type[Exception]) -> dict:
+    """A saved artefact's manifest as a dict, or `error` saying what is wrong (bad JSON, no version, too new)."""
+    import json
+
+    try:
+        manifest = json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise error(f"{where} is not valid JSON ({exc}); the {kind} folder is corrupt") from None
+    if not isinstance(manifest, dict):
+        raise error(f"{where} is not a JSON object; the {kind} folder is corrupt")
+    version = manifest.get("format_version")
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise error(f"{where} has no valid format_version (found {version!r})")
+    if version > max_version:
+        raise error(
+            f"{where.parent} was saved in {kind} format {version} by autocode {manifest.get('autocode_version', '?')}; "
+            f"this autocode ({autocode_version()}) reads format {max_version} at most: upgrade autocode"
+        )
+    return manifest

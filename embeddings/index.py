@@ -67,7 +67,7 @@ from typing import IO, Any, Literal
 import faiss
 import numpy as np
 
-from embeddings.durable import autocode_version, fsync_dir
+from embeddings.durable import autocode_version, fsync_dir, parse_manifest
 
 FORMAT_VERSION = 1
 MANIFEST_FILE = "manifest.json"
@@ -617,20 +617,7 @@ def _preview(values: np.ndarray, limit: int = 5) -> str:
 
 def _parse_manifest(path: Path, raw: bytes) -> dict[str, Any]:
     """The validated manifest, or IndexFormatError saying what is wrong with it."""
-    try:
-        manifest = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise IndexFormatError(f"{path / MANIFEST_FILE} is not valid JSON ({exc}); the folder is corrupt") from None
-    if not isinstance(manifest, dict):
-        raise IndexFormatError(f"{path / MANIFEST_FILE} is not a JSON object; the folder is corrupt")
-    version = manifest.get("format_version")
-    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
-        raise IndexFormatError(f"{path / MANIFEST_FILE} has no valid format_version (found {version!r})")
-    if version > FORMAT_VERSION:
-        raise IndexFormatError(
-            f"{path} was saved in index format {version} by autocode {manifest.get('autocode_version', '?')}; "
-            f"this autocode ({autocode_version()}) reads format {FORMAT_VERSION} at most: upgrade autocode"
-        )
+    manifest = parse_manifest(raw, path / MANIFEST_FILE, kind="index", max_version=FORMAT_VERSION, error=IndexFormatError)
     fields: dict[str, type | tuple[type, ...]] = {
         "model": str, "dim": int, "count": int, "kind": str, "metric": str, "hnsw": dict, "files": dict,
     }
