@@ -34,7 +34,7 @@ from classifiers.head import LexicalHead, LinearHead
 from classifiers.knn import KNNClassifier
 from classifiers.zeroshot import ZeroShotClassifier
 from embeddings import ENCODERS, Encoder, VectorIndex, get_encoder
-from embeddings.durable import autocode_version, fsync_dir, parse_manifest
+from embeddings.durable import autocode_version, fsync_dir, parse_manifest, swap_folder_into_place
 
 FORMAT_VERSION = 1
 MANIFEST = "model.json"
@@ -91,7 +91,7 @@ def save_model(cascade: Cascade, path: str | os.PathLike[str]) -> Path:
         fsync_dir(tmp / ARRAYS_DIR)
         fsync_dir(tmp / COMPONENTS_DIR)
         fsync_dir(tmp)
-        _swap_into_place(tmp, path)
+        swap_folder_into_place(tmp, path)
         fsync_dir(path.parent)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -270,18 +270,3 @@ def _write_json(path: Path, data: Any) -> int:
     return _write_synced(path, lambda f: f.write(json.dumps(data, ensure_ascii=False, indent=1).encode("utf-8") + b"\n"))
 
 
-
-
-def _swap_into_place(tmp: Path, path: Path) -> None:
-    """Put the finished folder at `path`; an older model there is moved aside, then removed."""
-    if not path.exists():
-        os.rename(tmp, path)
-        return
-    old = path.with_name(f".{path.name}.old-{uuid.uuid4().hex[:12]}")
-    os.rename(path, old)
-    try:
-        os.rename(tmp, path)
-    except BaseException:
-        os.rename(old, path)
-        raise
-    shutil.rmtree(old, ignore_errors=True)

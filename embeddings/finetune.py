@@ -41,6 +41,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from embeddings.backends import MiniLMBackend
+from embeddings.durable import swap_folder_into_place
 from embeddings.offline import force_offline
 
 BASE_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
@@ -293,7 +294,7 @@ def _save(model, out: Path, info: dict) -> Path:
                     os.fsync(f.fileno())
         for folder in [*sorted((p for p in tmp.rglob("*") if p.is_dir()), reverse=True), tmp]:
             _fsync_dir(folder)
-        _swap_into_place(tmp, out)
+        swap_folder_into_place(tmp, out)
         _fsync_dir(out.parent)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -312,20 +313,6 @@ def _fsync_dir(path: Path) -> None:
         pass
     finally:
         os.close(fd)
-
-
-def _swap_into_place(tmp: Path, path: Path) -> None:
-    if not path.exists():
-        os.rename(tmp, path)
-        return
-    old = path.with_name(f".{path.name}.old-{uuid.uuid4().hex[:12]}")
-    os.rename(path, old)
-    try:
-        os.rename(tmp, path)
-    except BaseException:
-        os.rename(old, path)
-        raise
-    shutil.rmtree(old, ignore_errors=True)
 
 
 def read_manifest(path: str | os.PathLike[str]) -> dict:

@@ -50,8 +50,6 @@ Threads
 from __future__ import annotations
 
 import contextlib
-import ctypes
-import errno
 import json
 import math
 import os
@@ -68,6 +66,7 @@ import faiss
 import numpy as np
 
 from embeddings.durable import autocode_version, fsync_dir, parse_manifest
+from embeddings.durable import swap_folder_into_place as _swap_into_place
 
 FORMAT_VERSION = 1
 MANIFEST_FILE = "manifest.json"
@@ -698,40 +697,3 @@ def _write_synced(path: Path, write: Callable[[IO[bytes]], object]) -> int:
 
 
 
-_RENAME_EXCHANGE = 2
-_AT_FDCWD = -100
-
-
-def _exchange(a: Path, b: Path) -> bool:
-    """Atomically swap two paths with Linux renameat2(RENAME_EXCHANGE); False where unsupported."""
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        renameat2 = libc.renameat2
-    except (OSError, AttributeError, TypeError):
-        return False
-    renameat2.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
-    renameat2.restype = ctypes.c_int
-    if renameat2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) == 0:
-        return True
-    err = ctypes.get_errno()
-    if err in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.EPERM):
-        return False  # kernel or filesystem without exchange: fall back to two renames
-    raise OSError(err, f"cannot swap {a} into {b}: {os.strerror(err)}")
-
-
-def _swap_into_place(tmp: Path, path: Path) -> None:
-    """Put the finished folder `tmp` at `path`, replacing any older index there."""
-    if not path.exists():
-        os.rename(tmp, path)
-        return
-    if _exchange(tmp, path):
-        shutil.rmtree(tmp, ignore_errors=True)  # now holds the old index
-        return
-    old = path.with_name(f".{path.name}.old-{uuid.uuid4().hex[:12]}")
-    os.rename(path, old)
-    try:
-        os.rename(tmp, path)
-    except BaseException:
-        os.rename(old, path)
-        raise
-    shutil.rmtree(old, ignore_errors=True)

@@ -11,6 +11,7 @@ import faiss
 import numpy as np
 import pytest
 
+import embeddings.durable as durable
 import embeddings.index as index_mod
 from embeddings.index import FORMAT_VERSION, IndexFormatError, IndexMismatchError, VectorIndex
 
@@ -399,7 +400,7 @@ def test_successful_saves_replace_whole_and_leave_no_temp(
     exchange: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     if exchange == "two_renames":
-        monkeypatch.setattr(index_mod, "_exchange", lambda a, b: False)
+        monkeypatch.setattr("embeddings.durable._exchange", lambda a, b: False)
     for n in (10, 40, 25):
         index, ids, _ = filled("hnsw", n=n, seed=n)
         index.save(tmp_path / "idx")
@@ -412,7 +413,7 @@ def test_renameat2_exchange_swaps_folders(tmp_path: Path) -> None:
     (tmp_path / "a" / "f").write_text("a")
     (tmp_path / "b").mkdir()
     (tmp_path / "b" / "f").write_text("b")
-    if not index_mod._exchange(tmp_path / "a", tmp_path / "b"):
+    if not durable._exchange(tmp_path / "a", tmp_path / "b"):
         pytest.skip("renameat2(RENAME_EXCHANGE) not available on this kernel or filesystem")
     assert (tmp_path / "a" / "f").read_text() == "b" and (tmp_path / "b" / "f").read_text() == "a"
 
