@@ -24,7 +24,14 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    Progress,
+    TaskProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 
 from classifiers.normalise import normalise_key
 from classifiers.prediction import Classifier, Prediction
@@ -73,7 +80,7 @@ MAX_REPORTED = 20
 
 
 class BatchInterrupted(KeyboardInterrupt):
-    """Ctrl-C during a run; everything up to the last finished chunk is kept for `resume=True`."""
+    """Ctrl-C (or `stop`) during a run; everything up to the last finished chunk is kept for `resume=True`."""
 
     def __init__(self, rows_done: int, work_dir: Path) -> None:
         super().__init__(f"interrupted after {rows_done} rows")
@@ -133,12 +140,16 @@ def run_batch(
     work_dir: Path | None = None,
     memo_limit: int = 1_000_000,
     decide_batch: int = 2_048,
+    on_progress: Callable[[int, int | None], None] | None = None,
+    stop: Callable[[], bool] | None = None,
 ) -> BatchSummary:
     """Code `column` of `source` into `output` (all input columns + `<column>_<field>`), atomically and resumably.
 
     `decide` gets each chunk's new distinct normalised texts (at most `decide_batch` per call) and returns
     one dict of `fields` per text.
     Bad rows are coded needs-review with method "invalid" and reported through `report` (stderr by default).
+    `on_progress(rows_done, estimated_total_rows)` follows every chunk and every decided slice; when `stop()`
+    turns true (checked before each chunk and each slice) the run raises BatchInterrupted, resumable.
     """
     source, output = Path(source), Path(output)
     if output.resolve() == source.resolve():
@@ -155,7 +166,7 @@ def run_batch(
             state = RunState(job_key=job_key, chunk_rows=chunk_rows, max_chars=max_chars, fields=list(fields))
             save_state(work, state)
         resumed_from = state.rows_done
-        run = _Run(state, work, decide, column, fields, prefixed, report, memo_limit, max(1, decide_batch))
+        run = _Run(state, work, decide, column, fields, prefixed, report, memo_limit, max(1, decide_batch), on_progress, stop)
         if not state.source_done:
             with open_reader(source, column, chunk_rows=state.chunk_rows) as reader:
                 _refuse_clashes(source, reader.columns, prefixed)
@@ -201,10 +212,14 @@ class _Run:
         report: Callable[[str], None],
         memo_limit: int,
         decide_batch: int,
+        on_progress: Callable[[int, int | None], None] | None = None,
+        stop: Callable[[], bool] | None = None,
     ) -> None:
         self.state, self.work, self.decide, self.column = state, work, decide, column
         self.fields, self.prefixed, self.report, self.memo_limit = fields, prefixed, report, memo_limit
         self.decide_batch = decide_batch
+        self.on_progress = on_progress or (lambda done, total: None)
+        self.stop = stop or (lambda: False)
         self.memo: dict[str, dict[str, object]] = {}
 
     def consume(self, reader: TableReader, show: bool, console: Console) -> None:
@@ -215,19 +230,24 @@ class _Run:
             index, seen = -1, 0
             for index, chunk in enumerate(reader.chunks()):
                 skipped, reader.skipped[:] = list(reader.skipped), []
-                bar.update(task, total=reader.estimated_rows())
+                total = reader.estimated_rows()
+                bar.update(task, total=total)
                 if index < state.chunks_done:
                     seen += len(chunk.cells)
                     bar.update(task, completed=seen)
+                    self.on_progress(seen, total)
                     continue
+                self._check_stop()
                 _refuse_clashes(reader.path, chunk.table.column_names, self.prefixed)
 
-                def partly(share: float, start: int = seen, n: int = len(chunk.cells)) -> None:
+                def partly(share: float, start: int = seen, n: int = len(chunk.cells), total: int | None = total) -> None:
                     bar.update(task, completed=start + int(n * share))
+                    self.on_progress(start + int(n * share), total)
 
                 self._chunk(index, chunk, skipped, partly)
                 seen += len(chunk.cells)
                 bar.update(task, completed=seen)
+                self.on_progress(seen, reader.estimated_rows())
             leftover = list(reader.skipped)  # broken lines after the last full chunk
             if index < 0 and state.chunks_done == 0:
                 # No data rows: still write the header, so the output has the columns a reader expects.
@@ -258,6 +278,7 @@ class _Run:
         # Slices keep the progress bar moving on a slow model; each slice is still one batched call.
         # The decider sees the first spelling of each key, not the casefolded key: "NUS" and "DBS" are cues.
         for start in range(0, len(new), self.decide_batch):
+            self._check_stop()
             keys_part = new[start : start + self.decide_batch]
             self.memo.update(zip(keys_part, self._decide([first_seen[k] for k in keys_part]), strict=True))
             partly(min(1.0, (start + len(keys_part)) / len(new)))
@@ -285,6 +306,11 @@ class _Run:
         save_state(self.work, state)
         while len(self.memo) > self.memo_limit:
             self.memo.pop(next(iter(self.memo)))  # oldest first: bounds memory on endless distinct texts
+
+    def _check_stop(self) -> None:
+        # Raised before any of the chunk is saved, so the saved state still ends at the last whole chunk.
+        if self.stop():
+            raise BatchInterrupted(self.state.rows_done, self.work)
 
     def _decide(self, keys: list[str]) -> list[dict[str, object]]:
         results = self.decide(keys)

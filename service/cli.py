@@ -8,6 +8,8 @@ from service.cli_code import code, demo
 from service.cli_codebooks import codebooks_app
 from service.cli_employers import employers, records_app, search
 from service.cli_evaluate import evaluate
+from service.cli_keys import keys_app
+from service.cli_serve import serve
 from service.cli_train import train
 
 app = typer.Typer(
@@ -23,6 +25,8 @@ app.command("evaluate")(evaluate)
 app.command("employers")(employers)
 app.command("search")(search)
 app.add_typer(records_app, name="records")
+app.add_typer(keys_app, name="keys")
+app.command("serve")(serve)
 
 
 def main() -> None:

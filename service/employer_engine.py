@@ -28,16 +28,24 @@ if TYPE_CHECKING:
     from classifiers.employer_resolver import EmployerResolver
     from embeddings import Encoder
 
-__all__ = ["ENCODER", "apply_change", "default_store", "engine_identity", "get_resolver", "index_dir", "sync"]
+__all__ = ["ENCODER", "apply_change", "default_store", "engine_identity", "get_resolver", "index_dir", "sync", "use_reference"]
 
 ENCODER = "minilm"
 INDEX_FORMAT = "1"  # bump when what goes into the name index changes, so old cached indexes are not reused
 BUILD_MESSAGE = "building the employer index (first run only)…"
 
 
-def reference_records() -> pd.DataFrame:
-    """The reference records the resolver starts from (the whole gazetteer; tests swap in a subset)."""
+def _shipped() -> pd.DataFrame:
     return load_gazetteer()
+
+
+reference_records = _shipped  # what the resolver starts from: the whole gazetteer, unless use_reference() swaps it
+
+
+def use_reference(frame: pd.DataFrame | None) -> None:
+    """Resolve against `frame` (the gazetteer's columns) instead of the shipped gazetteer; None goes back to it."""
+    global reference_records
+    reference_records = _shipped if frame is None else (lambda: frame)
 
 
 def index_root() -> Path:
@@ -181,3 +189,17 @@ def _sync(engine: _Engine, store: RecordStore) -> None:
     engine.applied = wanted
     engine.hidden = removed - set(wanted)
     engine.store_key = store_key
+
+
+_BY_ID: tuple[int, dict[int, int]] | None = None  # (id of the reference frame, record id -> row)
+
+
+def reference_record(record_id: int) -> dict[str, Any] | None:
+    """The reference (gazetteer) row with this id, as a dict, or None."""
+    global _BY_ID
+    frame, _ = _reference()
+    with _LOCK:
+        if _BY_ID is None or _BY_ID[0] != id(frame):
+            _BY_ID = (id(frame), {int(r): i for i, r in enumerate(frame["record_id"])})
+        row = _BY_ID[1].get(int(record_id))
+    return None if row is None else frame.iloc[row].to_dict()

@@ -1,0 +1,241 @@
+"""The server's models and stores: loaded once at start-up in the background, then shared by every request.
+
+`Engine.load()` runs in a thread started by the app's lifespan, so `/healthz` answers at once while
+`/readyz` says 503 until the encoder, the preloaded codebooks and the employer resolver are in memory.
+Everything that runs a model is called from the single model thread (see batcher.py) or the job thread.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from classifiers.codebook import Codebook
+from classifiers.prediction import Prediction
+from service.api.config import Settings
+from service.catalogue import find_codebook, model_dir
+
+if TYPE_CHECKING:
+    from classifiers.feedback import FeedbackMemory
+    from service.feedback_store import FeedbackStore
+
+__all__ = ["Engine", "NotReady", "Target"]
+
+log = logging.getLogger("autocode.api")
+
+
+class NotReady(RuntimeError):
+    """A model is asked for before start-up finished loading it."""
+
+
+class Target:
+    """What a text is coded into: `codebook:<id>` (zero-shot) or `model:<id>` (trained)."""
+
+    def __init__(self, kind: str, ident: str) -> None:
+        self.kind, self.ident = kind, ident
+
+    @property
+    def key(self) -> str:
+        """The target as one string, the key feedback and jobs are filed under."""
+        return f"{self.kind}:{self.ident}"
+
+    @classmethod
+    def parse(cls, key: str) -> Target:
+        """The inverse of `key`."""
+        kind, _, ident = key.partition(":")
+        return cls(kind, ident)
+
+
+class Engine:
+    """Loads and caches classifiers per target, applies feedback, and owns the employer resolver."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.ready = False
+        self.error: str | None = None
+        self.loading = "not started"
+        self.loaded: list[str] = []
+        self.load_seconds: float | None = None
+        self._lock = threading.RLock()
+        self._classifiers: OrderedDict[tuple[str, Any], tuple[Any, Any]] = OrderedDict()  # key -> (stamp, classifier)
+        self._feedback_seen: dict[str, int] = {}
+        self._feedback: FeedbackStore | None = None
+
+    # ------------------------------------------------------------------ start-up
+
+    def load(self) -> None:
+        """Load everything the settings ask for; sets `ready`, or `error` with a one-line reason."""
+        start = time.perf_counter()
+        try:
+            from embeddings import get_encoder
+            from service.feedback_store import FeedbackStore
+
+            self.loading = f"encoder {self.settings.encoder}"
+            encoder = get_encoder(self.settings.encoder)
+            encoder.encode(["warm-up"])  # the first call pays one-off costs; a request should not
+            self.loaded.append(f"encoder:{self.settings.encoder}")
+            self._feedback = FeedbackStore()
+            for codebook_id in self.settings.preload_codebooks:
+                self.loading = f"codebook {codebook_id}"
+                self.classifier(Target("codebook", codebook_id))
+                self.loaded.append(f"codebook:{codebook_id}")
+            if self.settings.employers:
+                self.loading = "employer resolver"
+                self.resolver()
+                self.loaded.append("employers")
+            self.loading = "done"
+            self.ready = True
+        except Exception as exc:
+            log.exception("start-up failed while loading %s", self.loading)
+            self.error = f"loading {self.loading} failed: {type(exc).__name__}: {exc}"
+        finally:
+            self.load_seconds = round(time.perf_counter() - start, 2)
+
+    def require_ready(self) -> None:
+        """Raise NotReady until start-up loading has finished."""
+        if not self.ready:
+            raise NotReady(self.error or f"still loading ({self.loading})")
+
+    @property
+    def feedback_store(self) -> FeedbackStore:
+        """The feedback store (opened during start-up)."""
+        if self._feedback is None:
+            raise NotReady("still loading")
+        return self._feedback
+
+    # ------------------------------------------------------------------ targets
+
+    def codebook(self, target: Target) -> Codebook:
+        """The codebook a target codes into."""
+        if target.kind == "codebook":
+            return find_codebook(target.ident)
+        return self._base(target).codebook
+
+    def _stamp(self, target: Target) -> Any:
+        # A retrained model or re-uploaded codebook must not be served from the cache.
+        if target.kind == "model":
+            return (model_dir(target.ident) / "model.json").stat().st_mtime_ns
+        return find_codebook(target.ident).model_dump_json()
+
+    def _cached(self, key: tuple[str, Any], stamp: Any, build: Any) -> Any:
+        with self._lock:
+            hit = self._classifiers.get(key)
+            if hit is not None and hit[0] == stamp:
+                self._classifiers.move_to_end(key)
+                return hit[1]
+            value = build()
+            self._classifiers[key] = (stamp, value)
+            while len(self._classifiers) > 32:
+                self._classifiers.popitem(last=False)
+            return value
+
+    def _base(self, target: Target) -> Any:
+        from classifiers.cascade import Cascade
+        from classifiers.model import load_model
+        from embeddings import get_encoder
+
+        stamp = self._stamp(target)
+        if target.kind == "model":
+            return self._cached(("base", target.key), stamp, lambda: load_model(model_dir(target.ident)))
+        book = find_codebook(target.ident)
+        return self._cached(("base", target.key), stamp, lambda: Cascade(get_encoder(self.settings.encoder), book).fit([], []))
+
+    def classifier(self, target: Target) -> FeedbackMemory:
+        """The target's classifier wrapped in its feedback memory, brought up to date with the feedback store."""
+        from classifiers.feedback import FeedbackMemory
+
+        base = self._base(target)
+        memory = self._cached(("memory", target.key), id(base), lambda: FeedbackMemory(base, base.encoder, base.codebook))
+        if self._feedback is not None:
+            with self._lock:
+                seen = self._feedback_seen.get(target.key, 0) if len(memory) else 0
+                rows = [r for r in self._feedback.for_target(target.key) if int(r["feedback_id"]) > seen]
+                if rows:
+                    memory.add_many([(r["text"], r["codes"], r.get("note", "")) for r in rows])
+                    self._feedback_seen[target.key] = max(int(r["feedback_id"]) for r in rows)
+        return memory
+
+    def classify(self, target: Target, texts: list[str], labels: Sequence[str] | None = None) -> list[Prediction]:
+        """Predictions for texts; with `labels`, only those codes may be chosen."""
+        predictions = self.classifier(target).predict(texts)
+        if not labels:
+            return predictions
+        allowed = set(labels)
+        outside = [i for i, p in enumerate(predictions) if not set(p.codes) <= allowed]
+        if not outside:
+            return predictions
+        chosen = self._restricted(target, [texts[i] for i in outside], list(dict.fromkeys(labels)))
+        for i, p in zip(outside, chosen, strict=True):
+            first = predictions[i]
+            note = f"the unrestricted choice {'|'.join(first.codes)} is outside the requested labels"
+            predictions[i] = replace(p, needs_review=True, reason=p.reason or note)
+        return predictions
+
+    def _restricted(self, target: Target, texts: list[str], labels: list[str]) -> list[Prediction]:
+        from classifiers.cascade import Cascade
+        from embeddings import get_encoder
+
+        book = self.codebook(target)
+        subset = book.subset(labels)
+        if target.kind == "codebook":
+            sub = self._cached(("subset", target.key, tuple(sorted(labels))), self._stamp(target),
+                               lambda: Cascade(get_encoder(self.settings.encoder), subset).fit([], []))
+            return sub.predict(texts)
+        base = self._base(target)
+        proba = base.predict_proba(texts)
+        columns = [j for j, code in enumerate(base.classes_) if code in set(labels)]
+        out = []
+        for row in proba:
+            if not columns:
+                out.append(Prediction((), 0.0, f"{base.method_name}/subset", True, reason="no requested label is one the model learned"))
+                continue
+            j = max(columns, key=lambda c: row[c])
+            code = base.classes_[j]
+            out.append(Prediction((code,), round(float(row[j]), 6), f"{base.method_name}/subset", True,
+                                  labels=(book.get(code).name,), scores={base.classes_[c]: round(float(row[c]), 4) for c in columns}))
+        return out
+
+    # ------------------------------------------------------------------ employers
+
+    def resolver(self) -> Any:
+        """The process-wide employer resolver, synced to the record store."""
+        from service.employer_engine import get_resolver
+
+        return get_resolver(encoder=self.settings.encoder)
+
+    def vector_count(self) -> int:
+        """Texts the encoder has embedded so far (a metric)."""
+        from embeddings import get_encoder
+
+        return get_encoder(self.settings.encoder).texts_encoded if self.ready else 0
+
+
+def read_reference(path: Path) -> Any:
+    """A reference table for the employer resolver, with the gazetteer's columns (missing ones filled)."""
+    import pandas as pd
+
+    from classifiers.gazetteer import COLUMNS, LIST_COLUMNS
+    from service.tables import TableError
+
+    if path.suffix.lower() != ".parquet":
+        raise TableError(f"{path}: the employer reference must be a Parquet file with the gazetteer's columns")
+    frame = pd.read_parquet(path)
+    if "name" not in frame.columns:
+        raise TableError(f"{path}: no column 'name'; it has {', '.join(map(str, frame.columns))}")
+    if "record_id" not in frame.columns or frame["record_id"].isna().any():
+        raise TableError(f"{path}: every row needs a record_id")
+    for column in COLUMNS:
+        if column not in frame.columns:
+            frame[column] = [()] * len(frame) if column in LIST_COLUMNS else ""
+    for column in LIST_COLUMNS:
+        frame[column] = [tuple(v) if isinstance(v, (list, tuple, np.ndarray)) else () for v in frame[column]]
+    frame["record_id"] = frame["record_id"].astype("int64")
+    return frame[list(COLUMNS)]

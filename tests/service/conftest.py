@@ -1,0 +1,105 @@
+"""A real `autocode serve` in a subprocess on a loopback port, for the HTTP tests."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import pytest
+
+AUTOCODE = Path(sys.executable).with_name("autocode")
+
+
+def free_port() -> int:
+    """A loopback port nobody listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Server:
+    """One server process; `restart()` keeps its home (stores, jobs, cached indexes) and port."""
+
+    home: Path
+    env: dict[str, str]
+    port: int = field(default_factory=free_port)
+    proc: subprocess.Popen[bytes] | None = None
+    log: Path | None = None
+
+    @property
+    def url(self) -> str:
+        """Base URL."""
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, ready_within: float = 600.0) -> Server:
+        """Start and wait until /readyz says ready (models loaded)."""
+        self.log = self.home / f"server-{time.time_ns()}.log"
+        env = {**os.environ, **self.env, "AUTOCODE_HOME": str(self.home)}
+        with open(self.log, "wb") as out:
+            self.proc = subprocess.Popen([str(AUTOCODE), "serve", "--port", str(self.port)], env=env, stdout=out,
+                                         stderr=subprocess.STDOUT, start_new_session=True)
+        deadline = time.monotonic() + ready_within
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited with {self.proc.returncode}:\n{self.log.read_text()[-3000:]}")
+            try:
+                if httpx.get(f"{self.url}/readyz", timeout=2).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        self.stop()
+        raise TimeoutError(f"server not ready in {ready_within}s:\n{self.log.read_text()[-3000:]}")
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown hooks run, as in a crash or an OOM kill."""
+        if self.proc is not None and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(30)
+
+    def stop(self) -> None:
+        """SIGTERM and wait for a graceful exit."""
+        if self.proc is not None and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(60)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+    def output(self) -> str:
+        """What the server printed."""
+        return self.log.read_text(errors="replace") if self.log else ""
+
+
+@pytest.fixture(scope="module")
+def module_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """One server for a whole test module; the module's `prepare_server(home) -> env` sets it up."""
+    home = tmp_path_factory.mktemp("server-home")
+    env = request.module.prepare_server(home)
+    server = Server(home, env).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def launch_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[type[Server]]:
+    """Start servers in a test; every one still running is stopped afterwards."""
+    started: list[Server] = []
+
+    class Tracked(Server):
+        def start(self, ready_within: float = 600.0) -> Server:
+            started.append(self)
+            return super().start(ready_within)
+
+    yield Tracked
+    for server in started:
+        server.kill()
