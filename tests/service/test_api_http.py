@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 import re
+import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -372,3 +374,68 @@ def test_metrics_in_prometheus_format(api: httpx.Client) -> None:
                  "autocode_encode_batch_texts_bucket", "autocode_batch_queue_texts", "autocode_jobs_queued", "autocode_ready"):
         assert re.search(rf"^{name}[{{ ]", text, re.MULTILINE), name
     assert 'route="/v1/classify"' in text
+
+
+# ----------------------------------------------------------------------------------------- the README's examples
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+
+
+def test_readme_examples_run_as_written(module_server: Any) -> None:
+    """The README's curl block, run by bash with `set -e` and `curl -f`: every example must succeed."""
+    text = README.read_text(encoding="utf-8")
+    start = text.index("<!-- api-examples")
+    opening = text.index("```bash\n", start) + len("```bash\n")
+    block = text[opening: text.index("\n```", opening)]
+    assert block.count("curl ") >= 18
+    for endpoint in ("/v1/classify", "/v1/feedback", "/v1/employers/resolve", "/v1/search", "/v1/records", "/v1/codebooks",
+                     "/v1/jobs", "/metrics", "/readyz"):
+        assert endpoint in block, endpoint
+    env = {**os.environ, "AC": module_server.url, "KEY": KEYS["admin"], "TMPDIR": str(module_server.home)}
+    done = subprocess.run(["bash", "-euo", "pipefail", "-c", block], cwd=README.parent, env=env, capture_output=True,
+                          text=True, timeout=600)
+    assert done.returncode == 0, f"exit {done.returncode}\nstdout: {done.stdout[-3000:]}\nstderr: {done.stderr[-3000:]}"
+    assert (module_server.home / "survey_sample.coded.csv").stat().st_size > 0
+
+
+# ----------------------------------------------------------------------------------------- the API against its own OpenAPI
+
+import schemathesis
+from hypothesis import HealthCheck, given, settings
+from schemathesis.checks import (
+    content_type_conformance,
+    not_a_server_error,
+    response_schema_conformance,
+)
+
+
+def test_every_operation_conforms_to_the_openapi_and_never_answers_5xx(module_server: Any) -> None:
+    """Generated requests (valid and not) with an admin key: no 5xx, and every response matches the documented schema.
+
+    schemathesis reads the server's own /openapi.json; each operation gets a bounded number of examples
+    (derandomized, so a CI failure reproduces), and the failures of all operations are reported together.
+    """
+    loaded = schemathesis.openapi.from_url(f"{module_server.url}/openapi.json")
+    checks = [not_a_server_error, response_schema_conformance, content_type_conformance]
+    failures: list[str] = []
+    operations = 0
+    statuses: list[int] = []
+    for result in loaded.get_all_operations():
+        operation = result.ok()
+        operations += 1
+
+        @given(case=operation.as_strategy())
+        @settings(max_examples=15, deadline=None, derandomize=True, database=None, suppress_health_check=list(HealthCheck))
+        def check(case: Any) -> None:
+            response = case.call(base_url=module_server.url, headers=auth("admin"), timeout=60)
+            statuses.append(response.status_code)
+            case.validate_response(response, checks=checks)
+
+        try:
+            check()
+        except Exception as exc:  # noqa: BLE001 (collected: one report for every operation)
+            failures.append(f"{operation.method.upper()} {operation.path}: {exc}"[:3000])
+    assert operations >= 15 and len(statuses) >= 5 * operations
+    assert any(200 <= s < 300 for s in statuses) and any(400 <= s < 500 for s in statuses)
+    print(f"schemathesis: {operations} operations, {len(statuses)} requests, statuses {sorted(set(statuses))}")
+    assert not failures, "\n\n".join(failures)

@@ -34,7 +34,7 @@ def survey(path: Path) -> list[str]:
 
 def texts_encoded(client: httpx.Client) -> float:
     """The server's count of texts sent to the encoder since it started."""
-    return float(re.search(r"^autocode_texts_encoded ([0-9.e+]+)$", client.get("/metrics").text, re.M).group(1))
+    return float(re.search(r"^autocode_texts_encoded ([0-9.e+]+)$", client.get("/metrics").text, re.MULTILINE).group(1))
 
 
 def test_a_job_resumes_after_the_server_is_killed(launch_server: Any, tmp_path: Path) -> None:
