@@ -12,7 +12,6 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Sequence
-from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -165,43 +164,11 @@ class Engine:
 
     def classify(self, target: Target, texts: list[str], labels: Sequence[str] | None = None) -> list[Prediction]:
         """Predictions for texts; with `labels`, only those codes may be chosen."""
-        predictions = self.classifier(target).predict(texts)
-        if not labels:
-            return predictions
-        allowed = set(labels)
-        outside = [i for i, p in enumerate(predictions) if not set(p.codes) <= allowed]
-        if not outside:
-            return predictions
-        chosen = self._restricted(target, [texts[i] for i in outside], list(dict.fromkeys(labels)))
-        for i, p in zip(outside, chosen, strict=True):
-            first = predictions[i]
-            note = f"the unrestricted choice {'|'.join(first.codes)} is outside the requested labels"
-            predictions[i] = replace(p, needs_review=True, reason=p.reason or note)
-        return predictions
+        from classifiers.restrict import restrict_to_labels
 
-    def _restricted(self, target: Target, texts: list[str], labels: list[str]) -> list[Prediction]:
-        from classifiers.cascade import Cascade
-        from embeddings import get_encoder
-
-        book = self.codebook(target)
-        subset = book.subset(labels)
-        if target.kind == "codebook":
-            sub = self._cached(("subset", target.key, tuple(sorted(labels))), self._stamp(target),
-                               lambda: Cascade(get_encoder(self.settings.encoder), subset).fit([], []))
-            return sub.predict(texts)
-        base = self._base(target)
-        proba = base.predict_proba(texts)
-        columns = [j for j, code in enumerate(base.classes_) if code in set(labels)]
-        out = []
-        for row in proba:
-            if not columns:
-                out.append(Prediction((), 0.0, f"{base.method_name}/subset", True, reason="no requested label is one the model learned"))
-                continue
-            j = max(columns, key=lambda c: row[c])
-            code = base.classes_[j]
-            out.append(Prediction((code,), round(float(row[j]), 6), f"{base.method_name}/subset", True,
-                                  labels=(book.get(code).name,), scores={base.classes_[c]: round(float(row[c]), 4) for c in columns}))
-        return out
+        memory = self.classifier(target)
+        predictions = memory.predict(texts)
+        return restrict_to_labels(memory.base, texts, predictions, labels) if labels else predictions
 
     # ------------------------------------------------------------------ employers
 

@@ -28,6 +28,7 @@ pytestmark = pytest.mark.slow
 
 KEYS: dict[str, str] = {}
 SUPPORT = "employer-support"
+SAMPLE = Path(__file__).resolve().parents[2] / "data" / "samples" / "survey_sample.csv"
 
 
 def prepare_server(home: Path) -> dict[str, str]:
@@ -39,9 +40,24 @@ def prepare_server(home: Path) -> dict[str, str]:
             KEYS[scope] = keys.create(scope, name=f"test {scope}")[1]
         KEYS["revoked"] = token = keys.create("admin", name="revoked later")[1]
         KEYS["revoked_id"] = token.split("_")[1]
+    train_model(home / "models" / "support-v1")
     return {"AUTOCODE_EMPLOYER_REFERENCE": str(home / "reference.parquet"), "AUTOCODE_MAX_TEXTS": "40",
             "AUTOCODE_MAX_TEXT_CHARS": "2000", "AUTOCODE_MAX_BODY_BYTES": "65536", "AUTOCODE_MAX_JOB_BYTES": "100000",
             "AUTOCODE_BATCH_WINDOW_MS": "25", "AUTOCODE_JOB_CHUNK_ROWS": "50"}
+
+
+def train_model(path: Path) -> None:
+    """A model trained on the shipped sample's hand-coded support answers, where the server looks for models."""
+    import pandas as pd
+
+    from classifiers.cascade import Cascade
+    from classifiers.codebook import load_codebook
+    from classifiers.model import save_model
+    from embeddings import get_encoder
+
+    sample = pd.read_csv(SAMPLE).dropna(subset=["support", "support_gold"])  # a few rows are left blank on purpose
+    labels = [tuple(code.split("|")) for code in sample["support_gold"]]
+    save_model(Cascade(get_encoder("minilm"), load_codebook(SUPPORT)).fit(list(sample["support"]), labels), path)
 
 
 def auth(scope: str) -> dict[str, str]:
@@ -170,6 +186,25 @@ def test_classify_one_text_many_texts_and_a_label_subset(api: httpx.Client) -> N
     subset = classify(api, text="My employer paid the whole course fee", codebook=SUPPORT, labels=["study_time", "no_support"])
     chosen = subset.json()["predictions"][0]
     assert set(chosen["codes"]) <= {"study_time", "no_support"} and chosen["needs_review"] is True
+
+
+def test_classify_with_a_trained_model_its_subset_and_its_feedback(api: httpx.Client) -> None:
+    listed = api.get("/v1/codebooks", headers=auth("read")).json()["models"]
+    assert {"id": "support-v1", "codebook": SUPPORT}.items() <= next(m for m in listed if m["id"] == "support-v1").items()
+    text = "The firm covered every cent of my tuition"
+    coded = classify(api, text=text, model="support-v1")
+    assert coded.status_code == 200 and coded.json()["target"] == "model:support-v1"
+    prediction = coded.json()["predictions"][0]
+    assert prediction["codes"] == ["fees_full"] and prediction["method"] not in ("zero-shot", "feedback")
+    subset = classify(api, text=text, model="support-v1", labels=["no_support", "study_time"]).json()["predictions"][0]
+    assert subset["codes"][0] in ("no_support", "study_time") and subset["needs_review"] is True
+    assert subset["method"].endswith("/subset") and subset["reason"]
+    assert classify(api, text=text, model="no-such-model").status_code == 404
+    stored = api.post("/v1/feedback", headers=auth("write"), json={"text": text, "codes": ["reimbursed"], "model": "support-v1"})
+    assert stored.status_code == 201 and stored.json()["target"] == "model:support-v1"
+    after = classify(api, text=text, model="support-v1").json()["predictions"][0]
+    assert after["codes"] == ["reimbursed"] and after["method"] == "feedback"
+    assert classify(api, text=text, codebook=SUPPORT).json()["predictions"][0]["method"] != "feedback"  # per target
 
 
 def _histogram(metrics: str, name: str, target: str) -> tuple[float, float]:
