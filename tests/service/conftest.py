@@ -34,6 +34,7 @@ class Server:
     port: int = field(default_factory=free_port)
     proc: subprocess.Popen[bytes] | None = None
     log: Path | None = None
+    while_loading: dict[str, int] = field(default_factory=dict)  # statuses seen before ready: healthz, readyz, classify
 
     @property
     def url(self) -> str:
@@ -52,8 +53,13 @@ class Server:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"server exited with {self.proc.returncode}:\n{self.log.read_text()[-3000:]}")
             try:
-                if httpx.get(f"{self.url}/readyz", timeout=2).status_code == 200:
+                ready = httpx.get(f"{self.url}/readyz", timeout=2).status_code
+                if ready == 200:
                     return self
+                if "classify" not in self.while_loading:
+                    self.while_loading = {"readyz": ready, "healthz": httpx.get(f"{self.url}/healthz", timeout=2).status_code,
+                                          "classify": httpx.post(f"{self.url}/v1/classify", timeout=2,
+                                                                 json={"text": "x", "codebook": "employer-support"}).status_code}
             except httpx.HTTPError:
                 pass
             time.sleep(0.2)

@@ -60,6 +60,8 @@ def test_a_job_resumes_after_the_server_is_killed(launch_server: Any, tmp_path: 
     first.kill()
 
     second = launch_server(home, env, port=first.port).start()
+    # While the models loaded, the process was alive but not ready, and a model call was told to come back.
+    assert second.while_loading == {"readyz": 503, "healthz": 200, "classify": 503}
     with httpx.Client(base_url=second.url, timeout=60) as client:
         deadline = time.monotonic() + 300
         while time.monotonic() < deadline:
