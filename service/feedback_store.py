@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import threading
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Self
+from typing import Any
 
 from service.paths import autocode_home
+from service.sqlite_store import SqliteStore
 
 __all__ = ["FeedbackStore", "default_feedback_path"]
 
-SCHEMA_VERSION = 1
 _DDL = (
     # AUTOINCREMENT: an id is never reused, so a feedback_id quoted in a log always means one correction.
     (
@@ -31,44 +30,16 @@ def default_feedback_path() -> Path:
     return autocode_home() / "feedback.sqlite3"
 
 
-class FeedbackStore:
+class FeedbackStore(SqliteStore):
     """Corrections by target ("codebook:<id>" or "model:<name>"); safe to share between threads and processes."""
 
+    SCHEMA_VERSION = 1
+    DDL = _DDL
+    ERROR = ValueError
+    # synchronous=FULL (see SqliteStore): a correction is a person's work; a power cut must not lose it.
+
     def __init__(self, path: Path | str | None = None) -> None:
-        self.path = Path(path) if path is not None else default_feedback_path()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._lock = threading.RLock()
-        self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
-        self._db.row_factory = sqlite3.Row
-        with self._lock:
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=FULL")  # a correction is a person's work: a power cut must not lose it
-            found = self._db.execute("PRAGMA user_version").fetchone()[0]
-            if found > SCHEMA_VERSION:
-                self._db.close()
-                raise ValueError(f"{self.path}: written by a newer autocode (schema {found}); upgrade autocode")
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                for statement in _DDL:
-                    self._db.execute(statement)
-                self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-
-    def close(self) -> None:
-        """Close the connection."""
-        with self._lock:
-            self._db.close()
-
-    def __enter__(self) -> Self:
-        """Use as a context manager that closes the connection."""
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        """Close on leaving the block."""
-        self.close()
+        self._open(Path(path) if path is not None else default_feedback_path())
 
     def add(
         self,

@@ -9,7 +9,6 @@ runner over the same root re-queues it and `run_batch(resume=True)` carries on a
 from __future__ import annotations
 
 import builtins
-import contextlib
 import json
 import logging
 import re
@@ -18,7 +17,7 @@ import shutil
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,12 +27,12 @@ import pyarrow as pa
 
 from service.batch import BatchInterrupted, Decide, run_batch
 from service.paths import autocode_home
+from service.sqlite_store import SqliteStore
 from service.tables import READERS, TableError, atomic_path
 
 __all__ = ["JOB_STATES", "Job", "JobError", "JobRunner", "JobStore", "JobTooLarge"]
 
 JOB_STATES = ("queued", "running", "done", "failed")
-SCHEMA_VERSION = 1
 _ID = re.compile(r"[0-9a-f]{16}")
 _BLOCK = 1 << 20
 _PROGRESS_EVERY_S = 0.5
@@ -103,43 +102,17 @@ def sanitise_filename(filename: str) -> str:
     return name or "upload"
 
 
-class JobStore:
+class JobStore(SqliteStore):
     """The job table and the job folders under `root`; safe to share between threads (one lock, one connection)."""
+
+    SCHEMA_VERSION = 1
+    DDL = _DDL
+    ERROR = JobError
+    # synchronous=FULL (see SqliteStore): writes are a few per second at most; a power cut must not lose a job.
 
     def __init__(self, root: Path | None = None) -> None:
         self.root = Path(root) if root is not None else autocode_home() / "jobs"
-        self.root.mkdir(parents=True, exist_ok=True)
-        self.path = self.root / "jobs.sqlite3"
-        self._lock = threading.RLock()
-        self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
-        self._db.row_factory = sqlite3.Row
-        with self._lock:
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=FULL")  # writes are a few per second at most; a power cut must not lose a job
-            found = self._db.execute("PRAGMA user_version").fetchone()[0]
-            if found > SCHEMA_VERSION:
-                raise JobError(f"{self.path}: written by a newer autocode (schema {found}); upgrade autocode")
-            with self._write() as db:
-                for statement in _DDL:
-                    db.execute(statement)
-                db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
-
-    def close(self) -> None:
-        """Close the connection."""
-        with self._lock:
-            self._db.close()
-
-    @contextlib.contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        # IMMEDIATE takes the write lock up front, so another process sharing the file cannot interleave.
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._db
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
+        self._open(self.root / "jobs.sqlite3")
 
     @staticmethod
     def valid_id(job_id: str) -> bool:

@@ -9,24 +9,20 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import os
 import re
 import secrets
 import sqlite3
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Self
+from typing import Any
 
 from service.paths import autocode_home
+from service.sqlite_store import SqliteStore
 
 __all__ = ["SCOPES", "KeyInfo", "KeyStore", "KeyStoreError", "default_keys_path", "scope_allows"]
 
 SCOPES = ("read", "write", "admin")
-SCHEMA_VERSION = 1
 TOKEN_PREFIX = "ac_"
 MAX_NAME_CHARS = 100
 # last_used_at is for a person deciding which keys are stale, so minute precision is plenty and saves a
@@ -98,59 +94,19 @@ def _stamp(moment: datetime) -> str:
     return moment.isoformat(timespec="microseconds")  # one width, so stamps sort as text
 
 
-class KeyStore:
+class KeyStore(SqliteStore):
     """The API key store; safe to share between threads and processes (WAL, immediate writes)."""
 
+    SCHEMA_VERSION = 1
+    DDL = _DDL
+    ERROR = KeyStoreError
+    UNUSABLE = "key store"
+    # Hashes are not secrets, but which keys exist and their names are nobody else's business.
+    FILE_MODE = 0o600
+    # synchronous=FULL (see SqliteStore): a revocation must survive a power cut.
+
     def __init__(self, path: Path | str | None = None) -> None:
-        self.path = Path(path) if path is not None else default_keys_path()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        if not self.path.exists():
-            # Hashes are not secrets, but which keys exist and their names are nobody else's business.
-            os.close(os.open(self.path, os.O_CREAT | os.O_WRONLY, 0o600))
-        self._lock = threading.RLock()
-        self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
-        try:
-            with self._lock:
-                self._db.execute("PRAGMA journal_mode=WAL")
-                self._db.execute("PRAGMA synchronous=FULL")  # a revocation must survive a power cut
-                found = self._db.execute("PRAGMA user_version").fetchone()[0]
-                if found > SCHEMA_VERSION:
-                    raise KeyStoreError(f"{self.path}: written by a newer autocode (schema {found}); upgrade autocode")
-                with self._write() as db:
-                    for statement in _DDL:
-                        db.execute(statement)
-                    db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
-        except sqlite3.DatabaseError as exc:
-            self._db.close()
-            raise KeyStoreError(f"{self.path}: not a usable key store ({exc})") from None
-        except BaseException:
-            self._db.close()
-            raise
-
-    def close(self) -> None:
-        """Close the connection."""
-        with self._lock:
-            self._db.close()
-
-    def __enter__(self) -> Self:
-        """Use as a context manager that closes the connection."""
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        """Close on leaving the block."""
-        self.close()
-
-    @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        # IMMEDIATE takes the write lock up front, so two processes cannot interleave a read-then-write.
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._db
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
+        self._open(Path(path) if path is not None else default_keys_path())
 
     def create(self, scope: str, name: str = "") -> tuple[KeyInfo, str]:
         """Make a key; returns its info and the token, which is never available again."""

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import threading
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -23,12 +22,12 @@ import pandas as pd
 from classifiers.gazetteer import COLUMNS, LIST_COLUMNS
 from service.paths import autocode_home
 from service.records_schema import RecordError, isic_section_of, validate_record
+from service.sqlite_store import SqliteStore
 from service.tables import TableError, read_table
 
 __all__ = ["USER_ID_BASE", "ImportSummary", "RecordError", "RecordStore", "default_store_path"]
 
 USER_ID_BASE = 2**62
-SCHEMA_VERSION = 1
 _FIELDS = [c for c in COLUMNS if c != "record_id"]
 _DDL = (
     "CREATE TABLE IF NOT EXISTS records (record_id INTEGER PRIMARY KEY, "
@@ -73,53 +72,26 @@ class ImportSummary:
     skipped: list[str] = field(default_factory=list)
 
 
-class RecordStore:
+class RecordStore(SqliteStore):
     """The embedded record store; safe to share between threads and processes (WAL, immediate writes)."""
 
+    SCHEMA_VERSION = 1
+    DDL = _DDL
+    ERROR = RecordError
+    # synchronous=FULL (see SqliteStore): record edits are rare; a power cut must not lose one.
+
     def __init__(self, path: Path | str | None = None, *, reference: Reference | None = None) -> None:
-        self.path = Path(path) if path is not None else default_store_path()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         # `reference` finds a gazetteer record by id, so a partial correction can start from it.
         self._reference = reference or _gazetteer_lookup()
-        self._lock = threading.RLock()
-        self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
-        self._db.row_factory = sqlite3.Row
-        with self._lock:
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=FULL")  # record edits are rare; a power cut must not lose one
-            found = self._db.execute("PRAGMA user_version").fetchone()[0]
-            if found > SCHEMA_VERSION:
-                raise RecordError(f"{self.path}: written by a newer autocode (schema {found}); upgrade autocode")
-            with self._write(bump=False) as db:
-                for statement in _DDL:
-                    db.execute(statement)
-                db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
-
-    def close(self) -> None:
-        """Close the connection."""
-        self._db.close()
-
-    def __enter__(self) -> RecordStore:
-        """Use as a context manager that closes the connection."""
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        """Close on leaving the block."""
-        self.close()
+        self._open(Path(path) if path is not None else default_store_path())
 
     @contextmanager
     def _write(self, *, bump: bool = True) -> Iterator[sqlite3.Connection]:
-        # IMMEDIATE takes the write lock up front, so read-then-write (next id, merge) cannot race another process.
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._db
-                if bump:
-                    self._db.execute("UPDATE meta SET value = value + 1 WHERE key = 'version'")
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
+        # IMMEDIATE (SqliteStore._write) makes read-then-write (next id, merge) safe against another process.
+        with super()._write() as db:
+            yield db
+            if bump:
+                db.execute("UPDATE meta SET value = value + 1 WHERE key = 'version'")
 
     # ----------------------------------------------------------------- reads
 
