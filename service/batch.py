@@ -120,8 +120,13 @@ def prediction_fields(p: Prediction) -> dict[str, object]:
 
 
 def classifier_decider(classifier: Classifier) -> Decide:
-    """A decider that runs `classifier.predict` on a chunk's new texts."""
-    return lambda texts: [prediction_fields(p) for p in classifier.predict(texts)]
+    """A decider that runs `classifier.predict` on a chunk's new texts (the classifier stays reachable as `.classifier`)."""
+
+    def decide(texts: list[str]) -> list[dict[str, object]]:
+        return [prediction_fields(p) for p in classifier.predict(texts)]
+
+    decide.classifier = classifier  # type: ignore[attr-defined]
+    return decide
 
 
 def run_batch(

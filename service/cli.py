@@ -9,6 +9,7 @@ from service.cli_codebooks import codebooks_app
 from service.cli_employers import employers, records_app, search
 from service.cli_evaluate import evaluate
 from service.cli_keys import keys_app
+from service.cli_llm import llm_app
 from service.cli_serve import serve
 from service.cli_train import train
 
@@ -27,6 +28,7 @@ app.command("search")(search)
 app.add_typer(records_app, name="records")
 app.add_typer(keys_app, name="keys")
 app.command("serve")(serve)
+app.add_typer(llm_app, name="llm")
 
 
 def main() -> None:

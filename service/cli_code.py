@@ -6,12 +6,15 @@ import hashlib
 import tempfile
 from importlib.resources import files
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 
 from service.cli_common import console, err, fail
+
+if TYPE_CHECKING:
+    from service.llm_options import LLMOptions
 
 
 def code(
@@ -27,10 +30,24 @@ def code(
     show: Annotated[int, typer.Option(help="Print this many coded rows to the terminal.")] = 10,
     chunk_rows: Annotated[int, typer.Option(min=1, help="Rows per chunk: the unit of batching and of resuming.")] = 20_000,
     max_chars: Annotated[int, typer.Option(min=1, help="Longer texts are coded on their start and sent to review.")] = 20_000,
+    llm_url: Annotated[str | None, typer.Option(help="An OpenAI-compatible server (llama.cpp, vLLM, Ollama, hosted) to decide review items.")] = None,
+    llm_model: Annotated[str, typer.Option(help="The model name the LLM server expects.")] = "default",
+    llm_key_env: Annotated[str, typer.Option(help="Environment variable holding the LLM server's API key.")] = "AUTOCODE_LLM_API_KEY",
+    llm_budget: Annotated[int | None, typer.Option(min=0, help="Most LLM calls in this run; items past it stay in review.")] = None,
+    llm_timeout: Annotated[float, typer.Option(min=0.1, help="Seconds to wait for one LLM answer.")] = 30.0,
+    llm_concurrency: Annotated[int, typer.Option(min=1, help="LLM calls in flight at once.")] = 4,
+    llm_accept: Annotated[float, typer.Option(min=0.0, max=1.0, help="LLM decisions below this combined confidence stay in review.")] = 0.9,
+    llm_mode: Annotated[str, typer.Option(help="Constrained output: auto, json_schema, json_object or grammar.")] = "auto",
+    llm_likelihood: Annotated[Path | None, typer.Option(help="A GGUF model: score candidates by likelihood (base models) instead of chat.")] = None,
 ) -> None:
     """Code one column of a table; adds C_code, C_label, C_confidence, C_method, C_needs_review, C_evidence."""
+    from service.llm_options import LLMOptions
+
+    llm = LLMOptions(url=llm_url, model=llm_model, key_env=llm_key_env, budget=llm_budget, timeout=llm_timeout,
+                     concurrency=llm_concurrency, accept=llm_accept, mode=llm_mode,
+                     likelihood_model=str(llm_likelihood) if llm_likelihood else None)
     code_file(data, column, codebook=codebook, model=model, output=output, encoder=encoder, resume=resume, show=show,
-              chunk_rows=chunk_rows, max_chars=max_chars)
+              chunk_rows=chunk_rows, max_chars=max_chars, llm=llm)
 
 
 def default_output(data: Path) -> Path:
@@ -51,6 +68,7 @@ def code_file(
     chunk_rows: int = 20_000,
     max_chars: int = 20_000,
     temporary: bool = False,
+    llm: LLMOptions | None = None,
 ) -> None:
     """The body of `autocode code`, callable from other commands (demo) with plain arguments."""
     from classifiers.codebook import CodebookError
@@ -66,7 +84,7 @@ def code_file(
         open_reader(data, column).close()  # a wrong file or column fails before the model loads
         if (codebook is None) == (model is None):
             fail("give exactly one of --codebook ID|PATH or --model MODEL_DIR")
-        decide, identity = _decider(codebook, model, encoder)
+        decide, identity, adjudicator = _decider(codebook, model, encoder, llm)
         job_key = make_job_key(data, column, identity)
         done = interrupted_run(job_key)
         if done and not resume:
@@ -81,9 +99,25 @@ def code_file(
     if show > 0:
         _print_rows(output, column, show)
     _print_summary(summary, wrote=not temporary)
+    if adjudicator is not None:
+        s = adjudicator.stats
+        console.print(f"LLM adjudicator: asked {s.asked:,} · decided {s.decided:,} · none fits {s.none:,} · "
+                      f"no usable answer {s.failed:,} · over budget {s.over_budget:,} · calls {s.calls:,} · from cache {s.cached:,}")
 
 
-def _decider(codebook: str | None, model: Path | None, encoder: str):  # noqa: ANN202 (a Decide and its identity)
+def _decider(codebook: str | None, model: Path | None, encoder: str, llm: LLMOptions | None):  # noqa: ANN202
+    """The decide function, a string that identifies it for resuming, and the adjudicator if one is on."""
+    decide, identity = _base_decider(codebook, model, encoder)
+    if llm is None or not llm.enabled:
+        return decide, identity, None
+    from service.batch import classifier_decider
+    from service.llm_options import make_adjudicator
+
+    adjudicator = make_adjudicator(decide.classifier, llm)  # type: ignore[attr-defined]
+    return classifier_decider(adjudicator), f"{identity}+llm:{llm.identity}", adjudicator
+
+
+def _base_decider(codebook: str | None, model: Path | None, encoder: str):  # noqa: ANN202 (a Decide and its identity)
     """The decide function for the chosen codebook or model, and a string that identifies it for resuming."""
     from service.batch import classifier_decider
 

@@ -41,6 +41,13 @@ class Settings(BaseModel):
     batch_window_ms: float = Field(5.0, ge=0.0, le=1_000.0)
     max_batch: int = Field(256, ge=1)
     job_chunk_rows: int = Field(2_000, ge=1)
+    llm_url: str | None = None  # an OpenAI-compatible server: review items go to it (see README: LLM adjudicator)
+    llm_model: str = "default"
+    llm_api_key_env: str = "AUTOCODE_LLM_API_KEY"
+    llm_timeout: float = Field(30.0, gt=0)
+    llm_concurrency: int = Field(4, ge=1)
+    llm_accept: float = Field(0.9, ge=0.0, le=1.0)
+    llm_mode: str = "auto"
 
 
 def _from_env(env: dict[str, str]) -> dict[str, Any]:

@@ -167,8 +167,21 @@ class Engine:
         from classifiers.restrict import restrict_to_labels
 
         memory = self.classifier(target)
-        predictions = memory.predict(texts)
+        decider = self._adjudicated(memory) if self.settings.llm_url else memory
+        predictions = decider.predict(texts)
         return restrict_to_labels(memory.base, texts, predictions, labels) if labels else predictions
+
+    def _adjudicated(self, memory: Any) -> Any:
+        # Review items go to the LLM; one client (and its connection pool) per process, one wrapper per classifier.
+        from service.llm_options import LLMOptions, make_adjudicator, make_chat
+
+        s = self.settings
+        options = LLMOptions(url=s.llm_url, model=s.llm_model, key_env=s.llm_api_key_env, timeout=s.llm_timeout,
+                             concurrency=s.llm_concurrency, accept=s.llm_accept, mode=s.llm_mode)
+        with self._lock:
+            if getattr(self, "_chat", None) is None:
+                self._chat = make_chat(options)
+        return self._cached(("llm", id(memory)), id(memory), lambda: make_adjudicator(memory, options, chat=self._chat))
 
     # ------------------------------------------------------------------ employers
 
