@@ -3,10 +3,15 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+LLM_STAMP := $(VENV)/.installed-llm
+# llama-cpp-python compiles from source (10-17 minutes); its wheel is kept outside the checkout for every later set-up.
+WHEELS ?= $(HOME)/.cache/autocode/wheels
+LLAMA := llama-cpp-python==0.3.36
 
-.PHONY: setup demo test bench clean
+.PHONY: setup setup-llm demo test bench clean
 
 setup: $(STAMP)
+setup-llm: $(LLM_STAMP)
 
 # torch==2.13.0 goes in first: it is a CPU build pip takes from local disk; resolving a plain
 # `torch` through sentence-transformers would pull a CUDA build of several GB.
@@ -17,10 +22,16 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
+# The [llm] extra: only the tests and the adjudicator's local server need it, so `make demo` does not wait for it.
+$(LLM_STAMP): $(STAMP)
+	$(BIN)/python -m pip wheel --quiet --no-deps --wheel-dir $(WHEELS) --find-links $(WHEELS) '$(LLAMA)'
+	$(BIN)/python -m pip install --quiet --find-links $(WHEELS) -e '.[dev,llm]'
+	touch $(LLM_STAMP)
+
 demo: $(STAMP)
 	$(BIN)/autocode demo
 
-test: $(STAMP)
+test: $(LLM_STAMP)
 	$(BIN)/python -m pytest
 
 bench: $(STAMP)

