@@ -70,10 +70,11 @@ class FeedbackStore(SqliteStore):
             stored = self._db.execute("SELECT * FROM feedback WHERE feedback_id = ?", (cursor.lastrowid,)).fetchone()
         return _decode(stored)
 
-    def for_target(self, target: str) -> list[dict[str, Any]]:
-        """Every correction for `target`, oldest first, so replaying them in order leaves the latest winning."""
+    def for_target(self, target: str, after_id: int = 0) -> list[dict[str, Any]]:
+        """Corrections for `target` newer than `after_id`, oldest first, so replaying them leaves the latest winning."""
         with self._lock:
-            rows = self._db.execute("SELECT * FROM feedback WHERE target = ? ORDER BY feedback_id", (target,)).fetchall()
+            rows = self._db.execute("SELECT * FROM feedback WHERE target = ? AND feedback_id > ? ORDER BY feedback_id",
+                                    (target, int(after_id))).fetchall()
         return [_decode(r) for r in rows]
 
     def count(self, target: str | None = None) -> int:

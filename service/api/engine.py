@@ -156,7 +156,7 @@ class Engine:
         if self._feedback is not None:
             with self._lock:
                 seen = self._feedback_seen.get(target.key, 0) if len(memory) else 0
-                rows = [r for r in self._feedback.for_target(target.key) if int(r["feedback_id"]) > seen]
+                rows = self._feedback.for_target(target.key, after_id=seen)  # only what arrived since the last request
                 if rows:
                     memory.add_many([(r["text"], r["codes"], r.get("note", "")) for r in rows])
                     self._feedback_seen[target.key] = max(int(r["feedback_id"]) for r in rows)
