@@ -1,6 +1,7 @@
 """Accuracy and auto-coded share with and without the LLM adjudicator, on a labelled file.
 
-    python -m benchmarks.llm_adjudicator --llm-url http://127.0.0.1:8080/v1 [--data F --column C --gold-column G]
+    python -m benchmarks.llm_adjudicator --llm-url http://127.0.0.1:8080/v1 | --llm-likelihood MODEL.gguf
+        [--data F --column C --gold-column G]
         [--codebook ID | --model DIR] [--llm-model NAME] [--limit N]
 
 Defaults: the shipped sample survey's `support` column against its hand-assigned `support_gold`, coded
@@ -39,7 +40,8 @@ def score(predictions: list, gold: list[set[str]]) -> dict[str, float]:
 def main() -> None:
     """Run both configurations and print the table."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--llm-url", required=True)
+    parser.add_argument("--llm-url", help="an OpenAI-compatible server")
+    parser.add_argument("--llm-likelihood", help="a GGUF model: likelihood scoring in this process instead of a server")
     parser.add_argument("--llm-model", default="default")
     parser.add_argument("--data", type=Path, default=SAMPLE)
     parser.add_argument("--column", default="support")
@@ -49,6 +51,8 @@ def main() -> None:
     parser.add_argument("--limit", type=int)
     parser.add_argument("--fresh", action="store_true", help="use an empty answer cache, so every call is made")
     args = parser.parse_args()
+    if not (args.llm_url or args.llm_likelihood):
+        parser.error("give --llm-url or --llm-likelihood")
     frame = pd.read_csv(args.data, dtype=str).dropna(subset=[args.column, args.gold_column])
     if args.limit:
         frame = frame.head(args.limit)
@@ -58,12 +62,13 @@ def main() -> None:
     without = base.predict(texts)
     with tempfile.TemporaryDirectory() as tmp:
         cache = LLMCache(Path(tmp) / "cache.sqlite3") if args.fresh else LLMCache()
-        adjudicator = make_adjudicator(base, LLMOptions(url=args.llm_url, model=args.llm_model), cache=cache)
+        adjudicator = make_adjudicator(base, LLMOptions(url=args.llm_url, model=args.llm_model,
+                                                                 likelihood_model=args.llm_likelihood), cache=cache)
         start = time.perf_counter()
         with_llm = adjudicator.predict(texts)
         seconds = time.perf_counter() - start
     rows = [("cascade alone", score(without, gold), "-"), ("cascade + LLM adjudicator", score(with_llm, gold), adjudicator.stats)]
-    print(f"{len(texts)} labelled rows from {args.data.name} ({args.column} vs {args.gold_column}); LLM {args.llm_url} model {args.llm_model}")
+    print(f"{len(texts)} labelled rows from {args.data.name} ({args.column} vs {args.gold_column}); LLM {args.llm_likelihood or args.llm_url} model {args.llm_model}")
     print(f"{'configuration':28} {'accuracy':>9} {'auto-coded':>11} {'auto acc.':>10}")
     for name, s, _ in rows:
         print(f"{name:28} {s['accuracy']:9.3f} {s['auto']:11.1%} {s['auto_accuracy']:10.3f}")

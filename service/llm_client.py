@@ -76,7 +76,8 @@ class OpenAIChat:
             raise LLMError("timeout", f"{self.base_url} did not answer in time ({type(exc).__name__})") from None
         except httpx.HTTPError as exc:
             raise LLMError("unreachable", f"{self.base_url}: {type(exc).__name__}: {exc}") from None
-        if response.status_code in (400, 422) and body is not None and _about_format(response.text):
+        # llama-cpp-python answers an unknown response_format with a 500 that names it, others with 400/422.
+        if response.status_code in (400, 422, 500) and body is not None and _about_format(response.text):
             raise LLMError("refused", f"HTTP {response.status_code}: {response.text[:200]}")
         if response.status_code >= 400:
             raise LLMError("http", f"HTTP {response.status_code} from {self.base_url}{path}: {response.text[:200]}")

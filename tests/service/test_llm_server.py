@@ -104,3 +104,15 @@ def test_a_server_stopped_mid_batch_leaves_the_batch_complete(launch_llama: Any,
     unusable = coded[coded["support_evidence"].str.contains("no usable answer", na=False)]
     assert len(unusable) >= 1 and (unusable["support_needs_review"] == "True").all()
     assert unusable["support_evidence"].str.contains("unreachable").any()
+
+
+def test_likelihood_scoring_picks_a_candidate_with_a_base_model(gemma_gguf: Path) -> None:
+    from service.llm_likelihood import LikelihoodChooser
+
+    chooser = LikelihoodChooser(str(gemma_gguf))
+    book = load_codebook("employer-support")
+    candidates = ["fees_full", "study_time"]
+    answer = chooser(build_messages(book, "they paid all my fees", candidates, []), answer_schema(candidates, multi_label=True))
+    assert answer["codes"][0] in {*candidates, NONE}
+    assert 0 < answer["confidence"] <= 1 and "likelihood" in answer["reason"]
+    assert chooser.evaluations == 3  # each candidate and `none` scored once, after one shared prompt
