@@ -272,6 +272,9 @@ class Adjudicator:
                                f"({'agrees' if set(codes) == set(p.codes) else 'disagrees'}, retrieval {p.confidence:.2f}) = {combined:.2f}; "
                                f"candidates: {', '.join(ask.candidates)}")
         review = combined < self.accept
+        if review and set(codes) != set(p.codes) and combined < p.confidence:
+            # A weak overruling is not a better guess than retrieval's: the item keeps its code, with the model's view as evidence.
+            return replace(p, evidence=(said, how, *p.evidence), reason=p.reason or f"LLM suggested {'|'.join(codes)} with too little support")
         return Prediction(tuple(codes), round(combined, 6), self.method, review, (said, how, *p.evidence),
                           tuple(self.codebook.get(c).name for c in codes), None if not review else "LLM answer below the acceptance level",
                           p.scores)
