@@ -34,8 +34,10 @@ demo: $(STAMP)
 test: $(LLM_STAMP)
 	$(BIN)/python -m pytest
 
+# The pytest-benchmark suites (JSON in .benchmarks/), then the performance table (python -m benchmarks; JSON beside it).
 bench: $(STAMP)
-	$(BIN)/python -m pytest benchmarks --benchmark-enable
+	$(BIN)/python -m pytest benchmarks/test_micro.py --benchmark-enable --benchmark-json=.benchmarks/pytest-benchmark.json -q
+	$(BIN)/python -m benchmarks
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info
