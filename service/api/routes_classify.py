@@ -37,6 +37,14 @@ def check_texts(request: Request, texts: list[str], field: str) -> None:
                            where=f"{field}[{i}]" if field == "texts" else field, limit=settings.max_text_chars)
 
 
+def request_texts(request: Request, text: str | None, texts: list[str] | None) -> list[str]:
+    """The texts of a one-or-many request (`text` or `texts`), checked against the limits."""
+    field = "text" if text is not None else "texts"
+    found = [text] if text is not None else list(texts or [])
+    check_texts(request, found, field)
+    return found
+
+
 def prediction_out(text: str, p: Prediction) -> PredictionOut:
     """A Prediction as the API returns it."""
     return PredictionOut(text=text, codes=list(p.codes), labels=list(p.labels), confidence=float(p.confidence), method=p.method,
@@ -52,9 +60,7 @@ def _target(codebook: str | None, model: str | None) -> Target:
 async def classify(body: ClassifyIn, request: Request) -> ClassifyOut:
     """Code one text or several into a codebook (zero-shot) or with a trained model; optional label subset."""
     ctx = request.app.state.ctx
-    field = "text" if body.text is not None else "texts"
-    texts = [body.text] if body.text is not None else list(body.texts or [])
-    check_texts(request, texts, field)
+    texts = request_texts(request, body.text, body.texts)
     target = _target(body.codebook, body.model)
     ctx.engine.require_ready()
     labels = tuple(dict.fromkeys(body.labels)) if body.labels else None

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request, Response
 
 from service.api.auth import require
 from service.api.errors import ERROR_RESPONSES, ApiError
-from service.api.routes_classify import check_texts
+from service.api.routes_classify import check_texts, request_texts
 from service.api.schemas import (
     EmployerOut,
     HitOut,
@@ -30,9 +30,7 @@ RecordId = Path(ge=0, le=2**63 - 1, description="A record id (from search, resol
 async def resolve(body: ResolveIn, request: Request) -> ResolveOut:
     """Employer names as people write them → the matched record (or inferred sector and country), with confidence."""
     ctx = request.app.state.ctx
-    field = "text" if body.text is not None else "texts"
-    texts = [body.text] if body.text is not None else list(body.texts or [])
-    check_texts(request, texts, field)
+    texts = request_texts(request, body.text, body.texts)
     _employers_on(ctx)
     ctx.engine.require_ready()
     results = await ctx.batcher.submit("employers", lambda batch: ctx.engine.resolver().resolve(batch), texts)
