@@ -41,7 +41,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from embeddings.backends import MiniLMBackend
-from embeddings.durable import swap_folder_into_place
+from embeddings.durable import fsync_dir, swap_folder_into_place
 from embeddings.offline import force_offline
 
 BASE_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
@@ -293,26 +293,14 @@ def _save(model, out: Path, info: dict) -> Path:
                 with open(file, "rb") as f:
                     os.fsync(f.fileno())
         for folder in [*sorted((p for p in tmp.rglob("*") if p.is_dir()), reverse=True), tmp]:
-            _fsync_dir(folder)
+            fsync_dir(folder)
         swap_folder_into_place(tmp, out)
-        _fsync_dir(out.parent)
+        fsync_dir(out.parent)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return out
 
-
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def read_manifest(path: str | os.PathLike[str]) -> dict:
