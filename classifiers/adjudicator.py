@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Protocol
 
 from classifiers.codebook import Codebook
+from classifiers.normalise import has_words
 from classifiers.prediction import Evidence, Prediction
 
 __all__ = ["Adjudicator", "AdjudicatorStats", "AnswerCache", "ChatFn", "LLMError", "answer_schema", "build_messages"]
@@ -150,7 +151,7 @@ class Adjudicator:
 
     def _wants(self, text: str, p: Prediction) -> bool:
         # Only review items with words in them: "no words to code" is not a question for a model.
-        return p.needs_review and any(ch.isalnum() for ch in text) and p.method != "invalid"
+        return p.needs_review and has_words(text) and p.method != "invalid"
 
     def _shortlist(self, p: Prediction) -> list[str]:
         ranked = [c for c, _ in sorted(p.scores.items(), key=lambda cs: -cs[1]) if c in self.codebook]

@@ -26,6 +26,7 @@ from __future__ import annotations
 import itertools
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any, Self
 
 import numpy as np
@@ -42,6 +43,7 @@ from classifiers.calibration import (
 from classifiers.codebook import Codebook
 from classifiers.head import LexicalHead, LinearHead, LogisticModel
 from classifiers.knn import KNNClassifier, top_k, vote
+from classifiers.normalise import has_words
 from classifiers.pooling import deciding_chunk, expand, pool
 from classifiers.prediction import Evidence, Prediction
 from classifiers.zeroshot import ZeroShotClassifier, label_prototype
@@ -484,12 +486,10 @@ class Cascade:
 
     def _predict_zero_shot(self, texts: list[str]) -> list[Prediction]:
         note = Evidence("note", f"confidence not calibrated: no labelled data (review threshold {self.threshold_:g})")
-        out = []
-        for text, p in zip(texts, self.zero_shot_.predict(texts), strict=True):
-            reason, review = p.reason, p.needs_review
-            if not any(ch.isalnum() for ch in text):
-                reason, review = "no words to code", True
-            out.append(Prediction(p.codes, p.confidence, p.method, review, (*p.evidence, note), p.labels, reason, p.scores))
+        out = self.zero_shot_.predict(texts, extra_evidence=(note,))
+        for i, text in enumerate(texts):
+            if not has_words(text):
+                out[i] = replace(out[i], needs_review=True, reason="no words to code")
         return out
 
     def _predict_learned(self, texts: list[str]) -> list[Prediction]:
@@ -529,7 +529,7 @@ class Cascade:
                 conf = min(conf, float(proba[i].max()))
                 reason = "no code above the per-label threshold"
             needs_review = conf < self.threshold_ or reason is not None
-            if not any(ch.isalnum() for ch in texts[i]):
+            if not has_words(texts[i]):
                 needs_review = True
                 reason = "no words to code"
             elif nearest[i] < self.ood_floor_:

@@ -16,6 +16,10 @@ class Evidence:
     code: str | None = None
     score: float | None = None
 
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict (by hand: `asdict` deep-copies, which cost ~5% of a batch run's time)."""
+        return {"kind": self.kind, "text": self.text, "code": self.code, "score": self.score}
+
 
 @dataclass(frozen=True)
 class Prediction:

@@ -82,51 +82,53 @@ class ZeroShotClassifier:
         if not hasattr(self, "codes_"):
             self.fit()
         sims = self.encoder.encode(texts) @ self.phrase_vectors_.T
-        n_labels = len(self.codes_)
-        best = np.full((len(texts), n_labels), -1.0, dtype=np.float32)
-        arg = np.zeros((len(texts), n_labels), dtype=np.int64)
-        for j in range(n_labels):
-            cols = np.flatnonzero(self.owners_ == j)
-            local = sims[:, cols]
-            k = local.argmax(axis=1)
-            best[:, j] = local[np.arange(len(texts)), k]
-            arg[:, j] = cols[k]
-        return best, arg
+        # fit() lists each label's phrases together, so a label's columns are one contiguous run.
+        starts = np.searchsorted(self.owners_, np.arange(len(self.codes_)))
+        best = np.maximum.reduceat(sims, starts, axis=1)
+        # The phrase that gave the best: the first column of the run that reaches the run's maximum.
+        column = np.where(sims >= best[:, self.owners_], np.arange(sims.shape[1]), sims.shape[1])
+        arg = np.minimum.reduceat(column, starts, axis=1).astype(np.int64)
+        return best.astype(np.float32, copy=False), arg
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
         """Probability-like scores over the leaf labels (softmax of similarities)."""
         best, _ = self.similarities(texts)
         return softmax(best, self.temperature)
 
-    def predict(self, texts: Sequence[str]) -> list[Prediction]:
-        """One Prediction per text; below the review threshold it is still the best guess, flagged for review."""
+    def predict(self, texts: Sequence[str], extra_evidence: tuple[Evidence, ...] = ()) -> list[Prediction]:
+        """One Prediction per text (`extra_evidence` appended to each); below the review threshold still the best guess, flagged."""
         texts = list(texts)
         if not texts:
             return []
         best, arg = self.similarities(texts)
         proba = softmax(best, self.temperature)
+        # Sorted once for the whole batch and turned into Python lists: per-row numpy calls cost more than the maths.
+        order = np.argsort(-proba, axis=1, kind="stable")
+        rows = np.arange(len(texts))[:, None]
+        top5 = order[:, :5]
+        top5_p = [[round(v, 4) for v in r] for r in proba[rows, top5].tolist()]
+        top3_best = [[round(v, 4) for v in r] for r in best[rows, top5[:, :3]].tolist()]
+        top3_arg = arg[rows, top5[:, :3]].tolist()
+        confidence = proba[rows[:, 0], order[:, 0]].tolist()
         out = []
-        for i in range(len(texts)):
-            order = np.argsort(-proba[i])
-            top = int(order[0])
-            chosen = [top]
+        for i, (labels5, p5, b3, a3) in enumerate(zip(top5.tolist(), top5_p, top3_best, top3_arg, strict=True)):
+            chosen = [labels5[0]]
             if self.codebook.multi_label:
-                chosen += [int(j) for j in order[1:] if proba[i, j] >= self.multi_label_ratio * proba[i, top]]
+                chosen += [int(j) for j in order[i, 1:] if proba[i, j] >= self.multi_label_ratio * proba[i, chosen[0]]]
             codes = tuple(self.codes_[j] for j in chosen)
-            confidence = float(proba[i, top])
-            evidence = tuple(
-                Evidence("label", self.phrases_[arg[i, j]], self.codes_[j], round(float(best[i, j]), 4))
-                for j in order[:3]
+            evidence = (
+                *(Evidence("label", self.phrases_[a], self.codes_[j], b) for j, a, b in zip(labels5[:3], a3, b3, strict=False)),
+                *extra_evidence,
             )
             out.append(
                 Prediction(
                     codes=codes,
-                    confidence=confidence,
+                    confidence=confidence[i],
                     method=self.method,
-                    needs_review=confidence < self.review_threshold,
+                    needs_review=confidence[i] < self.review_threshold,
                     evidence=evidence,
                     labels=tuple(self.codebook.get(c).name for c in codes),
-                    scores={self.codes_[j]: round(float(proba[i, j]), 4) for j in order[:5]},
+                    scores={self.codes_[j]: p for j, p in zip(labels5, p5, strict=False)},
                 )
             )
         return out

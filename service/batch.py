@@ -17,7 +17,7 @@ import math
 import shutil
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -106,7 +106,7 @@ class BatchSummary:
 
 def prediction_fields(p: Prediction) -> dict[str, object]:
     """A Prediction as the runner's output fields; multi-label codes and labels are `|`-joined."""
-    evidence = [asdict(e) for e in p.evidence]
+    evidence = [e.to_dict() for e in p.evidence]
     if p.reason:
         evidence.insert(0, {"kind": "reason", "text": p.reason, "code": None, "score": None})
     return {

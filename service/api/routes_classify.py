@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Query, Request
 
+from classifiers.normalise import has_words
 from classifiers.prediction import Prediction
 from service.api.auth import require
 from service.api.engine import Target
@@ -48,7 +48,7 @@ def request_texts(request: Request, text: str | None, texts: list[str] | None) -
 def prediction_out(text: str, p: Prediction) -> PredictionOut:
     """A Prediction as the API returns it."""
     return PredictionOut(text=text, codes=list(p.codes), labels=list(p.labels), confidence=float(p.confidence), method=p.method,
-                         needs_review=bool(p.needs_review), reason=p.reason, evidence=[asdict(e) for e in p.evidence],
+                         needs_review=bool(p.needs_review), reason=p.reason, evidence=[e.to_dict() for e in p.evidence],
                          scores=dict(p.scores))
 
 
@@ -90,7 +90,7 @@ async def feedback(body: FeedbackIn, request: Request, key: Annotated[Any, Depen
                        where="codes")
     if len(codes) > 1 and not book.multi_label and target.kind == "codebook":
         raise ApiError(422, "invalid_request", f"codebook {book.id!r} is single-label; give one code", where="codes")
-    if not any(ch.isalnum() for ch in body.text):
+    if not has_words(body.text):
         raise ApiError(422, "invalid_request", "the text has no words to learn from", where="text")
     row = ctx.engine.feedback_store.add(target.key, body.text, codes, prediction=body.prediction, note=body.note,
                                         key_id=getattr(key, "key_id", None))
