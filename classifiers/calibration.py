@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from sklearn.isotonic import IsotonicRegression
 
 from classifiers.prediction import Evidence, Prediction
 
@@ -71,6 +70,9 @@ class Calibrator:
         if scores.size < 2 or np.ptp(scores) == 0:
             rate = (correct.sum() + 1) / (correct.size + 2)
             return cls(np.array([0.0, 1.0]), np.array([rate, rate]))
+        # Imported here, not at the top: sklearn costs ~1.5 s of every process's start.
+        from sklearn.isotonic import IsotonicRegression
+
         iso = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip").fit(scores, correct)
         fitted = iso.predict(scores)
         xs, ys = [], []

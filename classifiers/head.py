@@ -8,21 +8,28 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
 import numpy as np
-from scipy import sparse
-from sklearn.exceptions import ConvergenceWarning
-from sklearn.feature_extraction.text import CountVectorizer
-from sklearn.linear_model import LogisticRegression
-from threadpoolctl import threadpool_limits
 
-from classifiers.calibration import label_matrix, ordered_classes, proba_to_predictions, sigmoid, softmax
+from classifiers.calibration import (
+    label_matrix,
+    ordered_classes,
+    proba_to_predictions,
+    sigmoid,
+    softmax,
+)
 from classifiers.codebook import Codebook
 from classifiers.prediction import Prediction
 from embeddings import Encoder
 
-Features = np.ndarray | sparse.spmatrix
+# scipy and sklearn are imported where a head is fitted or used, not here: together they cost ~1.5-2 s of every
+# process's start, and zero-shot coding, the service's start and search never need them.
+if TYPE_CHECKING:
+    from scipy import sparse
+    from sklearn.feature_extraction.text import CountVectorizer
+
+    Features = np.ndarray | sparse.spmatrix
 
 
 class LogisticModel:
@@ -41,6 +48,9 @@ class LogisticModel:
         self.intercept_ = np.zeros(n_labels, dtype=np.float32)
         # L-BFGS makes many tiny BLAS calls: threaded BLAS spends more time syncing than computing
         # (measured 15x slower on 2 busy cores), so the solver runs on one BLAS thread.
+        from sklearn.exceptions import ConvergenceWarning
+        from threadpoolctl import threadpool_limits
+
         with warnings.catch_warnings(), threadpool_limits(limits=1, user_api="blas"):
             # A capped number of iterations is a choice (speed); the CV score judges the result.
             warnings.simplefilter("ignore", ConvergenceWarning)
@@ -63,6 +73,8 @@ class LogisticModel:
         target = y[:, present].argmax(axis=1)
         binary = present.size == 2
         warm = None if binary else warm  # a binary fit keeps one row of weights, not one per class
+        from sklearn.linear_model import LogisticRegression
+
         model = LogisticRegression(C=self.C, max_iter=self.max_iter, class_weight=self.class_weight, warm_start=warm is not None)
         if warm is not None:
             model.coef_ = warm.coef_[present].astype(np.float64)
@@ -85,6 +97,8 @@ class LogisticModel:
         if positives == 0 or positives == column.size:
             self.intercept_[j] = 30.0 if positives else -30.0
             return
+        from sklearn.linear_model import LogisticRegression
+
         model = LogisticRegression(C=self.C, max_iter=self.max_iter, class_weight=self.class_weight, warm_start=warm is not None)
         if warm is not None:
             model.coef_ = warm.coef_[j : j + 1].astype(np.float64)
@@ -121,6 +135,8 @@ class CharNgrams:
         self.max_features = max_features
 
     def _counter(self, vocabulary: dict[str, int] | None = None) -> CountVectorizer:
+        from sklearn.feature_extraction.text import CountVectorizer
+
         return CountVectorizer(
             analyzer="char_wb",
             ngram_range=self.ngram_range,
@@ -147,6 +163,8 @@ class CharNgrams:
 
     def transform(self, texts: Sequence[str]) -> sparse.csr_matrix:
         """TF-IDF rows [n, vocabulary], unit length."""
+        from scipy import sparse
+
         counts = self._counter(self.vocabulary_).transform(texts).tocsr()
         counts.data = (1 + np.log(counts.data)) * self.idf_[counts.indices]
         norms = np.sqrt(np.asarray(counts.multiply(counts).sum(axis=1)).ravel())

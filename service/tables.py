@@ -12,10 +12,12 @@ import os
 import secrets
 from collections.abc import Iterator
 from pathlib import Path
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from embeddings.durable import fsync_dir
+
+if TYPE_CHECKING:  # pandas is imported where a whole table is read: batch runs stream with pyarrow instead
+    import pandas as pd
 
 READERS = {".csv": "csv", ".tsv": "tsv", ".txt": "tsv", ".xlsx": "xlsx", ".jsonl": "jsonl", ".parquet": "parquet"}
 
@@ -58,6 +60,8 @@ def atomic_path(path: Path, tag: str | None = None) -> Iterator[Path]:
 
 def read_table(path: Path) -> pd.DataFrame:
     """Read a whole (small) table as strings, keeping empty cells as empty strings."""
+    import pandas as pd
+
     path = Path(path)
     if not path.exists():
         raise TableError(f"{path}: no such file")
