@@ -12,6 +12,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from embeddings.durable import fsync_dir
 from embeddings.offline import force_offline
 
 
@@ -124,12 +125,16 @@ def _load_cached_tokenizer(model: Any) -> None:
     except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError):
         pass
     tokenizer = model._tokenizer  # the package parses sp.model here
+    tmp_name = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=path.parent, prefix=path.name, suffix=".tmp", delete=False) as tmp:
+            tmp_name = tmp.name
             pickle.dump(tokenizer, tmp, protocol=pickle.HIGHEST_PROTOCOL)
             tmp.flush()
             os.fsync(tmp.fileno())
-        os.replace(tmp.name, path)
+        os.replace(tmp_name, path)
+        fsync_dir(path.parent)
     except OSError:
-        pass
+        if tmp_name is not None:
+            Path(tmp_name).unlink(missing_ok=True)  # a half-written cache is never left behind

