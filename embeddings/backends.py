@@ -14,6 +14,7 @@ import numpy as np
 
 from embeddings.durable import fsync_dir
 from embeddings.offline import force_offline
+from embeddings.threads import quiet_blas
 
 
 class Backend(Protocol):
@@ -45,6 +46,7 @@ class MiniLMBackend:
         self.dim = int(self._model.get_embedding_dimension())
         self.max_tokens = int(self._model.max_seq_length)
         self.batch_size = batch_size
+        quiet_blas()  # torch runs this model: BLAS threads spinning between its calls would slow it
 
     def encode_batch(self, texts: list[str]) -> np.ndarray:
         """Encode texts in one call; sentence-transformers sorts by length internally."""

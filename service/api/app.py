@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-import time
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
@@ -20,7 +19,7 @@ from service.api.config import Settings, load_settings
 from service.api.engine import Engine, NotReady, Target, read_reference
 from service.api.errors import ERROR_RESPONSES, error_response, install_error_handlers
 from service.api.limits import BodyLimit
-from service.api.metrics import Metrics
+from service.api.metrics import Metrics, RequestMetrics
 from service.api.schemas import Health, Readiness
 
 __all__ = ["create_app"]
@@ -160,19 +159,7 @@ def _map_domain_errors(app: FastAPI) -> None:
 
 
 def _install_metrics(app: FastAPI, metrics: Metrics) -> None:
-    @app.middleware("http")
-    async def count(request: Request, call_next: Callable[[Request], Any]) -> Response:
-        start = time.perf_counter()
-        status = 500
-        try:
-            response = await call_next(request)
-            status = response.status_code
-            return response
-        finally:
-            route = request.scope.get("route")
-            path = getattr(route, "path", "unmatched")
-            metrics.requests.labels(request.method, path, str(status)).inc()
-            metrics.latency.labels(request.method, path).observe(time.perf_counter() - start)
+    app.add_middleware(RequestMetrics, metrics=metrics)
 
 
 def _ops_routes(app: FastAPI, ctx: Context) -> None:

@@ -28,10 +28,11 @@ class _Request:
     decide: Decide
     texts: list[str]
     future: asyncio.Future[list[Any]]
+    arrived: float  # loop time
 
 
 class MicroBatcher:
-    """Gathers `submit` calls for `window_s` (or until `max_batch` texts wait) and runs each target's batch once."""
+    """Gathers `submit` calls for up to `window_s` after the oldest arrived (or until `max_batch` texts wait); runs each target's batch once."""
 
     def __init__(self, executor: ThreadPoolExecutor, metrics: Metrics, *, window_s: float = 0.005, max_batch: int = 256) -> None:
         self.executor, self.metrics = executor, metrics
@@ -64,8 +65,9 @@ class MicroBatcher:
             return []
         if self._task is None or self._has_work is None or self._full is None:
             raise RuntimeError("MicroBatcher.start() was not called")
-        future: asyncio.Future[list[Any]] = asyncio.get_running_loop().create_future()
-        self._pending.append(_Request(target, decide, list(texts), future))
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[list[Any]] = loop.create_future()
+        self._pending.append(_Request(target, decide, list(texts), future, loop.time()))
         self._waiting_texts += len(texts)
         self.metrics.queue_depth.set(self._waiting_texts)
         self._has_work.set()
@@ -93,9 +95,15 @@ class MicroBatcher:
         loop = asyncio.get_running_loop()
         while True:
             await self._has_work.wait()
-            if self.window_s > 0 and self._waiting_texts < self.max_batch:
+            if not self._pending:
+                self._has_work.clear()
+                continue
+            # The window runs from the oldest request's arrival: requests that gathered while the model was
+            # busy have waited already, and the model should not sit idle for another window.
+            delay = self._pending[0].arrived + self.window_s - loop.time()
+            if delay > 0 and self._waiting_texts < self.max_batch:
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._full.wait(), self.window_s)
+                    await asyncio.wait_for(self._full.wait(), delay)
             batch = self._take()
             if not self._pending:
                 self._has_work.clear()

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from prometheus_client import (
     CollectorRegistry,
@@ -12,7 +14,7 @@ from prometheus_client import (
     generate_latest,
 )
 
-__all__ = ["Metrics"]
+__all__ = ["Metrics", "RequestMetrics"]
 
 
 class Metrics:
@@ -39,3 +41,41 @@ class Metrics:
     def render(self) -> bytes:
         """The text exposition format."""
         return generate_latest(self.registry)
+
+
+Message = dict[str, Any]
+ASGIApp = Callable[[dict[str, Any], Callable[[], Awaitable[Message]], Callable[[Message], Awaitable[None]]], Awaitable[None]]
+
+
+class RequestMetrics:
+    """Raw ASGI middleware counting each request and its latency by method, route template and status.
+
+    Starlette's BaseHTTPMiddleware (`@app.middleware("http")`) pipes every body through anyio memory
+    streams and task groups: under 32 clients that was the event loop's largest cost (py-spy).
+    """
+
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self.app, self.metrics = app, metrics
+
+    async def __call__(self, scope: dict[str, Any], receive: Callable[[], Awaitable[Message]],
+                       send: Callable[[Message], Awaitable[None]]) -> None:
+        """Pass the request on; on the way out, record it (500 when nothing was sent)."""
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        status = 500
+
+        async def send_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_status)
+        finally:
+            # The router writes the matched route into this same scope dict.
+            path = getattr(scope.get("route"), "path", "unmatched")
+            self.metrics.requests.labels(scope["method"], path, str(status)).inc()
+            self.metrics.latency.labels(scope["method"], path).observe(time.perf_counter() - start)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 from fastapi import FastAPI, Request
@@ -10,7 +11,7 @@ from fastapi.testclient import TestClient
 
 from service.api.batcher import MicroBatcher
 from service.api.limits import BodyLimit
-from service.api.metrics import Metrics
+from service.api.metrics import Metrics, RequestMetrics
 
 
 def echo_app(limit: int) -> FastAPI:
@@ -76,3 +77,51 @@ def test_micro_batcher_keeps_targets_apart_and_passes_errors_to_their_requests()
 
     failed, fine = asyncio.run(scenario())
     assert isinstance(failed, ValueError) and fine == [3]
+
+
+def test_micro_batcher_window_counts_from_the_oldest_arrival() -> None:
+    # Requests that queued while the model was busy have waited their window already: the next call starts at once.
+    started: list[float] = []
+
+    def fake_slow_decider(texts: list[str]) -> list[str]:  # a stand-in model: timing bookkeeping only
+        started.append(time.monotonic())
+        time.sleep(0.3)
+        return texts
+
+    async def scenario() -> None:
+        batcher = MicroBatcher(ThreadPoolExecutor(1), Metrics(), window_s=0.2, max_batch=100)
+        batcher.start()
+        try:
+            first = asyncio.ensure_future(batcher.submit("t", fake_slow_decider, ["a"]))
+            await asyncio.sleep(0.25)  # the first call is running; this one queues behind it for ~0.25 s
+            await asyncio.gather(first, batcher.submit("t", fake_slow_decider, ["b"]))
+        finally:
+            await batcher.stop()
+
+    asyncio.run(scenario())
+    assert len(started) == 2
+    # A window counted from when the model came free would add 0.2 s; from the arrival, under 0.1 s.
+    assert started[1] - started[0] < 0.3 + 0.1
+
+
+def test_request_metrics_record_route_template_status_and_failures() -> None:
+    metrics = Metrics()
+    app = FastAPI()
+
+    @app.get("/items/{item}")
+    async def item(item: int) -> dict[str, int]:
+        return {"item": item}
+
+    @app.get("/boom")
+    async def boom() -> None:
+        raise RuntimeError("broken handler")
+
+    app.add_middleware(RequestMetrics, metrics=metrics)
+    client = TestClient(app, raise_server_exceptions=False)
+    assert client.get("/items/7").status_code == 200
+    assert client.get("/items/x").status_code == 422
+    assert client.get("/nowhere").status_code == 404
+    assert client.get("/boom").status_code == 500
+    text = metrics.render().decode()
+    for route, status in (("/items/{item}", "200"), ("/items/{item}", "422"), ("unmatched", "404"), ("/boom", "500")):
+        assert f'autocode_http_requests_total{{method="GET",route="{route}",status="{status}"}} 1.0' in text, (route, status)
