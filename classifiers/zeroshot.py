@@ -56,6 +56,7 @@ class ZeroShotClassifier:
                 phrases.append(phrase)
                 owners.append(i)
         self.phrases_ = phrases
+        self.names_ = [self.codebook.get(code).name for code in self.codes_]  # looked up once, not per row
         self.owners_ = np.asarray(owners, dtype=np.int64)
         self.phrase_vectors_ = self.encoder.encode(phrases)
         self.example_rows_ = np.asarray(
@@ -106,29 +107,29 @@ class ZeroShotClassifier:
         order = np.argsort(-proba, axis=1, kind="stable")
         rows = np.arange(len(texts))[:, None]
         top5 = order[:, :5]
-        top5_p = [[round(v, 4) for v in r] for r in proba[rows, top5].tolist()]
-        top3_best = [[round(v, 4) for v in r] for r in best[rows, top5[:, :3]].tolist()]
-        top3_arg = arg[rows, top5[:, :3]].tolist()
+        top3 = top5[:, :3]
+        # Rounded as arrays: Python's round() per value was a tenth of the per-row cost.
+        top5_p = np.round(proba[rows, top5].astype(np.float64), 4).tolist()
+        top3_best = np.round(best[rows, top3].astype(np.float64), 4).tolist()
+        top3_arg = arg[rows, top3].tolist()
         confidence = proba[rows[:, 0], order[:, 0]].tolist()
+        codes_, phrases, names = self.codes_, self.phrases_, self.names_
+        multi, method, threshold = self.codebook.multi_label, self.method, self.review_threshold
         out = []
         for i, (labels5, p5, b3, a3) in enumerate(zip(top5.tolist(), top5_p, top3_best, top3_arg, strict=True)):
             chosen = [labels5[0]]
-            if self.codebook.multi_label:
+            if multi:
                 chosen += [int(j) for j in order[i, 1:] if proba[i, j] >= self.multi_label_ratio * proba[i, chosen[0]]]
-            codes = tuple(self.codes_[j] for j in chosen)
-            evidence = (
-                *(Evidence("label", self.phrases_[a], self.codes_[j], b) for j, a, b in zip(labels5[:3], a3, b3, strict=False)),
-                *extra_evidence,
-            )
             out.append(
                 Prediction(
-                    codes=codes,
+                    codes=tuple(codes_[j] for j in chosen),
                     confidence=confidence[i],
-                    method=self.method,
-                    needs_review=confidence[i] < self.review_threshold,
-                    evidence=evidence,
-                    labels=tuple(self.codebook.get(c).name for c in codes),
-                    scores={self.codes_[j]: p for j, p in zip(labels5, p5, strict=False)},
+                    method=method,
+                    needs_review=confidence[i] < threshold,
+                    evidence=(*[Evidence("label", phrases[a], codes_[j], b) for j, a, b in zip(labels5, a3, b3)],
+                              *extra_evidence),
+                    labels=tuple(names[j] for j in chosen),
+                    scores={codes_[j]: p for j, p in zip(labels5, p5, strict=False)},
                 )
             )
         return out

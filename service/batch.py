@@ -104,6 +104,10 @@ class BatchSummary:
     issues: list[str] = field(default_factory=list)  # the first MAX_REPORTED "row N: reason" lines
 
 
+# One encoder for every row: json.dumps(..., ensure_ascii=False) builds a new JSONEncoder on each call.
+_EVIDENCE_JSON = json.JSONEncoder(ensure_ascii=False).encode
+
+
 def prediction_fields(p: Prediction) -> dict[str, object]:
     """A Prediction as the runner's output fields; multi-label codes and labels are `|`-joined."""
     evidence = [e.to_dict() for e in p.evidence]
@@ -115,7 +119,7 @@ def prediction_fields(p: Prediction) -> dict[str, object]:
         "confidence": round(float(p.confidence), 4),
         "method": p.method,
         "needs_review": bool(p.needs_review),
-        "evidence": json.dumps(evidence, ensure_ascii=False),
+        "evidence": _EVIDENCE_JSON(evidence),
     }
 
 
@@ -287,12 +291,9 @@ class _Run:
             keys_part = new[start : start + self.decide_batch]
             self.memo.update(zip(keys_part, self._decide([first_seen[k] for k in keys_part]), strict=True))
             partly(min(1.0, (start + len(keys_part)) / len(new)))
-        columns: dict[str, list[object]] = {name: [] for name in self.fields}
-        for i, key in enumerate(keys):
-            decided = self.memo.get(key) if key else None
-            row = invalid_fields(self.fields, decided, invalid[i]) if i in invalid else decided
-            for name in self.fields:
-                columns[name].append(row.get(name))  # type: ignore[union-attr]
+        rows = [invalid_fields(self.fields, self.memo.get(key) if key else None, invalid[i]) if i in invalid
+                else self.memo[key] for i, key in enumerate(keys)]
+        columns: dict[str, list[object]] = {name: [row.get(name) for row in rows] for name in self.fields}
         table = chunk.table
         for (name, kind), values in zip(self.prefixed.items(), columns.values(), strict=True):
             table = table.append_column(pa.field(name, kind), pa.array(values, kind))

@@ -102,7 +102,21 @@ def _write_csv(tables: Iterator[pa.Table], schema: pa.Schema, path: Path, delimi
         writer = csv.writer(fh, delimiter=delimiter, quoting=csv.QUOTE_MINIMAL)
         writer.writerow(schema.names)
         for table in tables:
-            writer.writerows([_csv_value(v) for v in row] for row in zip(*table.to_pydict().values(), strict=True))
+            writer.writerows(zip(*(_csv_column(column) for column in table.columns), strict=True))
+
+
+def _csv_column(column: pa.ChunkedArray) -> list[Any]:
+    """A column's CSV cells; columns with no null, NaN or nested value skip the per-cell conversion."""
+    import pyarrow.compute as pc  # here, not at import: it costs cold start on paths that never write CSV
+
+    kind = column.type
+    if pa.types.is_string(kind) or pa.types.is_large_string(kind):
+        return column.fill_null("").to_pylist() if column.null_count else column.to_pylist()
+    if (pa.types.is_integer(kind) or pa.types.is_boolean(kind)) and not column.null_count:
+        return column.to_pylist()
+    if pa.types.is_floating(kind) and not column.null_count and not pc.any(pc.is_nan(column)).as_py():
+        return column.to_pylist()
+    return [_csv_value(v) for v in column.to_pylist()]
 
 
 def _csv_value(value: Any) -> Any:
