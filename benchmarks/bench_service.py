@@ -210,12 +210,13 @@ def api_rows(quick: bool, work: Path) -> list[Row]:
         # Warm the path (first request compiles/initialises) with texts not used below.
         _single_client_latency(url, survey_texts(5, seed=99))
         ms = sorted(_single_client_latency(url, latency_texts))
+        before = httpx.get(f"{url}/metrics", timeout=5).text
         server_cpu0, client_cpu0 = _cpu_seconds(pid), time.process_time()
         done, elapsed, errors = asyncio.run(_load(url, load_texts, clients, seconds))
         server_cpu, client_cpu = _cpu_seconds(pid) - server_cpu0, time.process_time() - client_cpu0
         metrics = httpx.get(f"{url}/metrics", timeout=5).text
     api_tps = done / elapsed
-    batch_info = _batch_summary(metrics)
+    batch_info = _batch_summary(before, metrics)
     raw_n = 2048 if quick else 8192
     raw_tps = raw_encode_throughput(survey_texts(raw_n, seed=7))
     p50 = statistics.median(ms)
@@ -240,17 +241,22 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def _batch_summary(metrics: str) -> str:
-    """Mean texts per model call from the server's /metrics, if it reports them."""
-    values: dict[str, float] = {}
+def _batch_counts(metrics: str) -> tuple[float, float]:
+    """(texts, model calls) so far, from a /metrics scrape."""
+    values = {"sum": 0.0, "count": 0.0}
     for line in metrics.splitlines():
-        for key in ("autocode_encode_batch_texts_sum", "autocode_encode_batch_texts_count"):
-            if line.startswith(key):
-                values[key] = values.get(key, 0.0) + float(line.split()[-1])
-    count = values.get("autocode_encode_batch_texts_count", 0.0)
-    if not count:
+        for part in values:
+            if line.startswith(f"autocode_encode_batch_texts_{part}"):
+                values[part] += float(line.split()[-1])
+    return values["sum"], values["count"]
+
+
+def _batch_summary(before: str, after: str) -> str:
+    """Mean texts per model call between two /metrics scrapes (the load phase alone)."""
+    (texts0, calls0), (texts1, calls1) = _batch_counts(before), _batch_counts(after)
+    if calls1 <= calls0:
         return "batch sizes not reported"
-    return f"{values['autocode_encode_batch_texts_sum'] / count:.1f} texts per model call"
+    return f"{(texts1 - texts0) / (calls1 - calls0):.1f} texts per model call during the load"
 
 
 def _timed(cmd: list[str], env: dict[str, str], cwd: Path) -> float:

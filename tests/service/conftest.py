@@ -117,6 +117,7 @@ class LlamaServer:
     """`python -m llama_cpp.server` with the packaged Gemma-3 270M GGUF, on a loopback port."""
 
     model: Path
+    log_dir: Path  # a test's temporary folder, so no log is left in the user's cache
     port: int = field(default_factory=free_port)
     proc: subprocess.Popen[bytes] | None = None
 
@@ -127,7 +128,7 @@ class LlamaServer:
 
     def start(self, ready_within: float = 180.0) -> LlamaServer:
         """Start and wait until /v1/models answers."""
-        log = self.model.parent / f"llama-{self.port}.log"
+        log = self.log_dir / f"llama-{self.port}.log"
         with open(log, "wb") as out:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "llama_cpp.server", "--model", str(self.model), "--chat_format", "gemma",
@@ -168,20 +169,20 @@ def gemma_gguf() -> Path:
 
 
 @pytest.fixture(scope="module")
-def llm_server(gemma_gguf: Path) -> Iterator[LlamaServer]:
+def llm_server(gemma_gguf: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LlamaServer]:
     """A llama.cpp server for a whole test module."""
-    server = LlamaServer(gemma_gguf).start()
+    server = LlamaServer(gemma_gguf, tmp_path_factory.mktemp("llama")).start()
     yield server
     server.kill()
 
 
 @pytest.fixture
-def launch_llama(gemma_gguf: Path) -> Iterator[Any]:
+def launch_llama(gemma_gguf: Path, tmp_path: Path) -> Iterator[Any]:
     """Start a llama.cpp server of one's own (to stop it mid-test); killed afterwards."""
     started: list[LlamaServer] = []
 
     def launch() -> LlamaServer:
-        server = LlamaServer(gemma_gguf).start()
+        server = LlamaServer(gemma_gguf, tmp_path).start()
         started.append(server)
         return server
 

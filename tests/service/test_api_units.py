@@ -125,3 +125,28 @@ def test_request_metrics_record_route_template_status_and_failures() -> None:
     text = metrics.render().decode()
     for route, status in (("/items/{item}", "200"), ("/items/{item}", "422"), ("unmatched", "404"), ("/boom", "500")):
         assert f'autocode_http_requests_total{{method="GET",route="{route}",status="{status}"}} 1.0' in text, (route, status)
+
+
+def test_micro_batcher_waits_for_answered_clients_instead_of_running_a_straggler_alone() -> None:
+    calls: list[list[str]] = []
+
+    def fake_slow_decider(texts: list[str]) -> list[str]:  # a stand-in model: bookkeeping only
+        calls.append(list(texts))
+        time.sleep(0.2)
+        return texts
+
+    async def scenario() -> None:
+        batcher = MicroBatcher(ThreadPoolExecutor(1), Metrics(), window_s=0.05, max_batch=100)
+        batcher.start()
+        try:
+            first = [asyncio.ensure_future(batcher.submit("t", fake_slow_decider, [x])) for x in "abc"]
+            await asyncio.sleep(0.1)  # the first call (window 50 ms) is running
+            straggler = asyncio.ensure_future(batcher.submit("t", fake_slow_decider, ["s"]))  # waits ~150 ms > window
+            await asyncio.gather(*first)
+            await asyncio.sleep(0.01)  # the three answered clients ask again a moment later
+            await asyncio.gather(straggler, *(batcher.submit("t", fake_slow_decider, [x]) for x in "de"))
+        finally:
+            await batcher.stop()
+
+    asyncio.run(scenario())
+    assert calls == [["a", "b", "c"], ["s", "d", "e"]]
