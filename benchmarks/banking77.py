@@ -23,9 +23,9 @@ from sklearn.metrics import f1_score
 from sklearn.model_selection import StratifiedKFold, cross_val_score
 from threadpoolctl import threadpool_limits
 
-from classifiers.cascade import Cascade
-from classifiers.codebook import codebook_from_codes
-from embeddings import get_encoder
+from autocode.classifiers.cascade import Cascade
+from autocode.classifiers.codebook import codebook_from_codes
+from autocode.embeddings import get_encoder
 
 DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "banking77"
 

@@ -34,10 +34,10 @@ import pandas as pd
 import torch
 
 from benchmarks.banking77 import DEFAULT_DATA, baseline_logreg, print_table, run_setting, sample_shots
-from classifiers.cascade import Cascade
-from classifiers.codebook import codebook_from_codes
-from embeddings import Encoder, get_encoder
-from embeddings.finetune import MANIFEST, FineTunedMiniLMBackend, data_digest, finetune_minilm
+from autocode.classifiers.cascade import Cascade
+from autocode.classifiers.codebook import codebook_from_codes
+from autocode.embeddings import Encoder, get_encoder
+from autocode.embeddings.finetune import MANIFEST, FineTunedMiniLMBackend, data_digest, finetune_minilm
 
 DEFAULT_WORK = Path(tempfile.gettempdir()) / "autocode-finetune"
 

@@ -47,8 +47,8 @@ _SUFFIXES = ("Pte Ltd", "Inc", "Limited", "Ltd", "Inc.", "Corp", "Co")
 
 def _names() -> list[str]:
     """Distinct (by normalised key) gazetteer names, in a seeded random order."""
-    from classifiers.gazetteer import load_gazetteer
-    from classifiers.normalise import normalise_key
+    from autocode.classifiers.employers.gazetteer import load_gazetteer
+    from autocode.classifiers.normalise import normalise_key
 
     seen: dict[str, str] = {}
     for name in load_gazetteer()["name"].tolist():
@@ -70,10 +70,10 @@ def _raw_encoder(name: str, backend: object) -> Callable[[list[str]], np.ndarray
 
 def _decider(name: str):  # a Decide with .classifier
     """The decider `autocode code --codebook isic4 --encoder NAME` builds."""
-    from classifiers.cascade import Cascade
-    from classifiers.codebook import load_codebook
-    from embeddings import get_encoder
-    from service.batch import classifier_decider
+    from autocode.classifiers.cascade import Cascade
+    from autocode.classifiers.codebook import load_codebook
+    from autocode.embeddings import get_encoder
+    from autocode.service.batch.runner import classifier_decider
 
     return classifier_decider(Cascade(get_encoder(name), load_codebook(CODEBOOK)).fit([], []))
 
@@ -87,7 +87,7 @@ def _write_csv(path: Path, texts: Sequence[str]) -> None:
 
 def _pipeline(decide: object, texts: Sequence[str], tmp: Path, tag: str) -> tuple[float, object]:
     """Seconds for run_batch over a CSV of `texts` with a fresh encoder cache (CSV writing not timed)."""
-    from service.batch import run_batch
+    from autocode.service.batch.runner import run_batch
 
     source = tmp / f"{tag}.csv"
     _write_csv(source, texts)

@@ -43,7 +43,7 @@ _CHUNK = 50_000
 
 
 def _names() -> list[str]:
-    from classifiers.gazetteer import load_gazetteer
+    from autocode.classifiers.employers.gazetteer import load_gazetteer
 
     return list(dict.fromkeys(str(n) for n in load_gazetteer()["name"].tolist() if str(n).strip()))
 
@@ -54,7 +54,7 @@ def _encode(texts: list[str], cache: Path | None) -> np.ndarray:
     path = cache.with_name(f"{cache.stem}-{key}.npy") if cache is not None else None
     if path is not None and path.exists():
         return np.load(path)
-    from embeddings.encoder import get_encoder
+    from autocode.embeddings.encoder import get_encoder
 
     vecs = get_encoder("minilm").encode(texts)
     if path is not None:
@@ -148,8 +148,8 @@ def measure_candidate(spec: dict[str, Any]) -> dict[str, Any]:
     rss0 = _rss_anon_mib()
     t0 = time.perf_counter()
     if spec["factory"] == "VectorIndex":
-        # The product's own index (embeddings.index.VectorIndex), so its Python layer is in the timing too.
-        from embeddings.index import VectorIndex
+        # The product's own index (autocode.embeddings.index.VectorIndex), so its Python layer is in the timing too.
+        from autocode.embeddings.index import VectorIndex
 
         store = VectorIndex("bench", DIM, "hnsw", storage=spec["storage"], hnsw_m=spec["m"], ef_construction=spec["ef_construction"])
         for start in range(0, len(base), _CHUNK):

@@ -27,13 +27,13 @@ import numpy as np
 import pandas as pd
 from sklearn.linear_model import LogisticRegression
 
-from classifiers.calibration import Calibrator, choose_threshold
-from classifiers.codebook import load_codebook
-from classifiers.employer_match import DEFAULT_PARAMS, FEATURES, ResolverParams
-from classifiers.employer_names import match_key, strip_legal_form
-from classifiers.employer_resolver import EmployerResolver
-from classifiers.gazetteer import load_gazetteer
-from embeddings import Encoder, VectorIndex, get_encoder
+from autocode.classifiers.calibration import Calibrator, choose_threshold
+from autocode.classifiers.codebook import load_codebook
+from autocode.classifiers.employers.match import DEFAULT_PARAMS, FEATURES, ResolverParams
+from autocode.classifiers.employers.names import match_key, strip_legal_form
+from autocode.classifiers.employers.resolver import EmployerResolver
+from autocode.classifiers.employers.gazetteer import load_gazetteer
+from autocode.embeddings import Encoder, VectorIndex, get_encoder
 
 _ABBREV = {"international": "Intl", "corporation": "Corp", "technology": "Tech", "technologies": "Tech",
            "manufacturing": "Mfg", "industries": "Inds", "company": "Co", "and": "&", "&": "and",

@@ -23,8 +23,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from classifiers.normalise import normalise_key
-from embeddings import get_encoder
+from autocode.classifiers.normalise import normalise_key
+from autocode.embeddings import get_encoder
 
 DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "banking77"
 THRESHOLDS = (0.85, 0.9, 0.95, 0.97)

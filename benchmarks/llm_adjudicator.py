@@ -18,12 +18,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from classifiers.cascade import Cascade
-from classifiers.codebook import load_codebook
-from classifiers.model import load_model
-from embeddings import get_encoder
-from service.llm_cache import LLMCache
-from service.llm_options import LLMOptions, make_adjudicator
+from autocode.classifiers.cascade import Cascade
+from autocode.classifiers.codebook import load_codebook
+from autocode.classifiers.model import load_model
+from autocode.embeddings import get_encoder
+from autocode.service.llm.cache import LLMCache
+from autocode.service.llm.options import LLMOptions, make_adjudicator
 
 SAMPLE = Path(__file__).resolve().parents[1] / "data" / "samples" / "survey_sample.csv"
 

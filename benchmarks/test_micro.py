@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from classifiers.cascade import Cascade
-from classifiers.codebook import load_codebook
-from classifiers.gazetteer import load_gazetteer
-from classifiers.normalise import normalise_key
-from embeddings import VectorIndex, get_encoder
+from autocode.classifiers.cascade import Cascade
+from autocode.classifiers.codebook import load_codebook
+from autocode.classifiers.employers.gazetteer import load_gazetteer
+from autocode.classifiers.normalise import normalise_key
+from autocode.embeddings import VectorIndex, get_encoder
 
 
 @pytest.fixture(scope="module")

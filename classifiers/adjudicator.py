@@ -18,9 +18,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Protocol
 
-from classifiers.codebook import Codebook
-from classifiers.normalise import has_words
-from classifiers.prediction import Evidence, Prediction
+from autocode.classifiers.codebook import Codebook
+from autocode.classifiers.normalise import has_words
+from autocode.classifiers.prediction import Evidence, Prediction
 
 __all__ = ["Adjudicator", "AdjudicatorStats", "AnswerCache", "ChatFn", "LLMError", "answer_schema", "build_messages"]
 

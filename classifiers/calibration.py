@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from classifiers.prediction import Evidence, Prediction
+from autocode.classifiers.prediction import Evidence, Prediction
 
 DEFAULT_TARGET_ACCURACY = 0.95
 

@@ -31,8 +31,8 @@ from typing import Any, Self
 
 import numpy as np
 
-from classifiers.alias import AliasClassifier
-from classifiers.calibration import (
+from autocode.classifiers.methods.alias import AliasClassifier
+from autocode.classifiers.calibration import (
     DEFAULT_TARGET_ACCURACY,
     Calibrator,
     assign_folds,
@@ -40,14 +40,14 @@ from classifiers.calibration import (
     label_matrix,
     ordered_classes,
 )
-from classifiers.codebook import Codebook
-from classifiers.head import LexicalHead, LinearHead, LogisticModel
-from classifiers.knn import KNNClassifier, top_k, vote
-from classifiers.normalise import has_words
-from classifiers.pooling import deciding_chunk, expand, pool
-from classifiers.prediction import Evidence, Prediction
-from classifiers.zeroshot import ZeroShotClassifier, label_prototype
-from embeddings import Encoder
+from autocode.classifiers.codebook import Codebook
+from autocode.classifiers.methods.head import LexicalHead, LinearHead, LogisticModel
+from autocode.classifiers.methods.knn import KNNClassifier, top_k, vote
+from autocode.classifiers.normalise import has_words
+from autocode.classifiers.pooling import deciding_chunk, expand, pool
+from autocode.classifiers.prediction import Evidence, Prediction
+from autocode.classifiers.methods.zeroshot import ZeroShotClassifier, label_prototype
+from autocode.embeddings import Encoder
 
 COMPONENTS = ("knn", "head", "lexical")
 DEFAULT_METHODS = ("alias", "knn", "head", "lexical", "zero-shot")

@@ -431,7 +431,7 @@ def _read_file_cached(resolved: str, mtime_ns: int, size: int, shown: str) -> Co
 
 
 def _builtin_dir() -> Any:
-    return files("autocode_data") / "codebooks"
+    return files("autocode.data") / "codebooks"
 
 
 @functools.lru_cache(maxsize=1)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from classifiers.normalise import normalise_key
-from classifiers.prediction import Classifier, Prediction
+from autocode.classifiers.normalise import normalise_key
+from autocode.classifiers.prediction import Classifier, Prediction
 
 
 def code_texts(classifier: Classifier, texts: Sequence[str]) -> tuple[list[Prediction], int]:

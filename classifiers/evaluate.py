@@ -23,7 +23,7 @@ from sklearn.metrics import (
 from sklearn.preprocessing import MultiLabelBinarizer
 
 if TYPE_CHECKING:
-    from classifiers.codebook import Codebook
+    from autocode.classifiers.codebook import Codebook
 
 __all__ = [
     "evaluate",

@@ -19,10 +19,10 @@ from typing import Any, Self
 
 import numpy as np
 
-from classifiers.codebook import Codebook
-from classifiers.normalise import normalise_key
-from classifiers.prediction import Classifier, Evidence, Prediction
-from embeddings import Encoder, VectorIndex
+from autocode.classifiers.codebook import Codebook
+from autocode.classifiers.normalise import normalise_key
+from autocode.classifiers.prediction import Classifier, Evidence, Prediction
+from autocode.embeddings import Encoder, VectorIndex
 
 # Measured with `.venv/bin/python -m benchmarks.feedback_near` (Banking77 train+test, all-MiniLM-L6-v2,
 # 13,071 distinct texts). Share of text pairs at cosine >= t that share their intent:

@@ -26,15 +26,15 @@ from typing import IO, Any
 
 import numpy as np
 
-from classifiers.alias import AliasClassifier
-from classifiers.calibration import Calibrator
-from classifiers.cascade import Cascade
-from classifiers.codebook import parse_codebook
-from classifiers.head import LexicalHead, LinearHead
-from classifiers.knn import KNNClassifier
-from classifiers.zeroshot import ZeroShotClassifier
-from embeddings import ENCODERS, Encoder, VectorIndex, get_encoder
-from embeddings.durable import autocode_version, fsync_dir, parse_manifest, swap_folder_into_place
+from autocode.classifiers.methods.alias import AliasClassifier
+from autocode.classifiers.calibration import Calibrator
+from autocode.classifiers.cascade import Cascade
+from autocode.classifiers.codebook import parse_codebook
+from autocode.classifiers.methods.head import LexicalHead, LinearHead
+from autocode.classifiers.methods.knn import KNNClassifier
+from autocode.classifiers.methods.zeroshot import ZeroShotClassifier
+from autocode.embeddings import ENCODERS, Encoder, VectorIndex, get_encoder
+from autocode.embeddings.durable import autocode_version, fsync_dir, parse_manifest, swap_folder_into_place
 
 FORMAT_VERSION = 1
 MANIFEST = "model.json"

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from embeddings import Encoder
-from embeddings.chunking import Chunk, split_text
+from autocode.embeddings import Encoder
+from autocode.embeddings.chunking import Chunk, split_text
 
 
 @dataclass(frozen=True)

@@ -7,8 +7,8 @@ from dataclasses import replace
 
 import numpy as np
 
-from classifiers.cascade import Cascade
-from classifiers.prediction import Prediction
+from autocode.classifiers.cascade import Cascade
+from autocode.classifiers.prediction import Prediction
 
 __all__ = ["restrict_to_labels"]
 

@@ -12,9 +12,9 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from embeddings.durable import fsync_dir
-from embeddings.offline import force_offline
-from embeddings.threads import quiet_blas
+from autocode.embeddings.durable import fsync_dir
+from autocode.embeddings.offline import force_offline
+from autocode.embeddings.threads import quiet_blas
 
 
 class Backend(Protocol):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from embeddings.encoder import Encoder
+from autocode.embeddings.encoder import Encoder
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from embeddings.backends import Backend, MiniLMBackend, USEMultilingualBackend
+from autocode.embeddings.backends import Backend, MiniLMBackend, USEMultilingualBackend
 
 # Short names a user types -> backend factory. New backends register here (txtai-style factory).
 ENCODERS: dict[str, Callable[[], Backend]] = {

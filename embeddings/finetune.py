@@ -40,9 +40,9 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-from embeddings.backends import MiniLMBackend
-from embeddings.durable import fsync_dir, swap_folder_into_place
-from embeddings.offline import force_offline
+from autocode.embeddings.backends import MiniLMBackend
+from autocode.embeddings.durable import fsync_dir, swap_folder_into_place
+from autocode.embeddings.offline import force_offline
 
 BASE_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 MANIFEST = "autocode.json"

@@ -69,8 +69,8 @@ from typing import IO, Any, Literal
 import faiss
 import numpy as np
 
-from embeddings.durable import autocode_version, fsync_dir, parse_manifest
-from embeddings.durable import swap_folder_into_place as _swap_into_place
+from autocode.embeddings.durable import autocode_version, fsync_dir, parse_manifest
+from autocode.embeddings.durable import swap_folder_into_place as _swap_into_place
 
 FORMAT_VERSION = 1
 MANIFEST_FILE = "manifest.json"

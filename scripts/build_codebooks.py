@@ -21,7 +21,7 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # run from a checkout without installing
 
-from classifiers.codebook import Codebook, load_codebook, parse_codebook  # noqa: E402
+from autocode.classifiers.codebook import Codebook, load_codebook, parse_codebook  # noqa: E402
 
 DESCRIPTION_LIMIT = 400
 

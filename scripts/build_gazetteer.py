@@ -3,7 +3,7 @@
     python scripts/build_gazetteer.py [--shared ../shared/data] [--out data/gazetteer] [--check]
 
 Writes companies.parquet, universities.parquet and airlines.parquet (zstd) with one schema
-(classifiers.gazetteer.SCHEMA). Sectors come from data/crosswalks/ (GICS industry -> ISIC Rev.4, plus the
+(autocode.classifiers.employers.gazetteer.SCHEMA). Sectors come from data/crosswalks/ (GICS industry -> ISIC Rev.4, plus the
 source's older GICS names); countries are mapped to ISO2 through the m49 codebook and a small table of
 fixes below. airlines.parquet derives from OpenFlights (ODbL 1.0) and is kept apart so its terms stay
 with it alone. --check rebuilds in memory and fails if the committed files differ from the rebuild.
@@ -30,8 +30,8 @@ import pyarrow.parquet as pq
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # run from a checkout without installing
 
-from classifiers.codebook import Codebook, load_codebook  # noqa: E402
-from classifiers.employer_names import (  # noqa: E402
+from autocode.classifiers.codebook import Codebook, load_codebook  # noqa: E402
+from autocode.classifiers.employers.names import (  # noqa: E402
     acronym,
     domain_stem,
     match_key,
@@ -40,7 +40,7 @@ from classifiers.employer_names import (  # noqa: E402
     strip_listing_noise,
     unique_by_key,
 )
-from classifiers.gazetteer import COLUMNS, LIST_COLUMNS, SCHEMA, SOURCES  # noqa: E402
+from autocode.classifiers.employers.gazetteer import COLUMNS, LIST_COLUMNS, SCHEMA, SOURCES  # noqa: E402
 
 CROSSWALKS = REPO / "data" / "crosswalks"
 SUMMARY_LIMIT = 200

@@ -20,13 +20,13 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 from rich.console import Console
 
-from classifiers.gazetteer import COLUMNS, load_gazetteer
-from service.paths import autocode_home
-from service.records_store import RecordStore
+from autocode.classifiers.employers.gazetteer import COLUMNS, load_gazetteer
+from autocode.service.paths import autocode_home
+from autocode.service.stores.records import RecordStore
 
 if TYPE_CHECKING:
-    from classifiers.employer_resolver import EmployerResolver
-    from embeddings import Encoder
+    from autocode.classifiers.employers.resolver import EmployerResolver
+    from autocode.embeddings import Encoder
 
 __all__ = ["ENCODER", "apply_change", "default_store", "engine_identity", "get_resolver", "index_dir", "sync", "use_reference"]
 
@@ -82,7 +82,7 @@ def _reference() -> tuple[pd.DataFrame, str]:
 
 def default_store() -> RecordStore:
     """The store at the default path of the current home, one connection per path per process."""
-    from service.records_store import default_store_path
+    from autocode.service.stores.records import default_store_path
 
     path = default_store_path()
     with _LOCK:
@@ -97,8 +97,8 @@ def index_dir(encoder: Encoder, content: str) -> Path:
 
 
 def _build(encoder: Encoder, reference: pd.DataFrame, content: str) -> EmployerResolver:
-    from classifiers.employer_resolver import EmployerResolver
-    from embeddings import IndexFormatError, IndexMismatchError, VectorIndex
+    from autocode.classifiers.employers.resolver import EmployerResolver
+    from autocode.embeddings import IndexFormatError, IndexMismatchError, VectorIndex
 
     path = index_dir(encoder, content)
     try:
@@ -128,7 +128,7 @@ def _build(encoder: Encoder, reference: pd.DataFrame, content: str) -> EmployerR
 
 def get_resolver(store: RecordStore | None = None, *, encoder: str = ENCODER) -> EmployerResolver:
     """The process-wide resolver over the reference plus `store`'s records, synced to the store's latest version."""
-    from embeddings import get_encoder
+    from autocode.embeddings import get_encoder
 
     with _LOCK:
         reference, content = _reference()

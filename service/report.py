@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from classifiers.evaluate import DEFAULT_TARGET_ACCURACY, canonical_code
-from embeddings.durable import fsync_dir
+from autocode.classifiers.evaluate import DEFAULT_TARGET_ACCURACY, canonical_code
+from autocode.embeddings.durable import fsync_dir
 
 __all__ = ["write_report", "summary_rows", "CONFUSION_PNG", "COVERAGE_PNG", "RELIABILITY_PNG"]
 

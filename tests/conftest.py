@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from embeddings import Encoder, get_encoder
+from autocode.embeddings import Encoder, get_encoder
 
 
 @pytest.fixture(scope="session")

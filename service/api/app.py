@@ -14,13 +14,13 @@ from typing import Any
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 
-from service.api.batcher import MicroBatcher
-from service.api.config import Settings, load_settings
-from service.api.engine import Engine, NotReady, Target, read_reference
-from service.api.errors import ERROR_RESPONSES, error_response, install_error_handlers
-from service.api.limits import BodyLimit
-from service.api.metrics import Metrics, RequestMetrics
-from service.api.schemas import Health, Readiness
+from autocode.service.api.batcher import MicroBatcher
+from autocode.service.api.config import Settings, load_settings
+from autocode.service.api.engine import Engine, NotReady, Target, read_reference
+from autocode.service.api.errors import ERROR_RESPONSES, error_response, install_error_handlers
+from autocode.service.api.limits import BodyLimit
+from autocode.service.api.metrics import Metrics, RequestMetrics
+from autocode.service.api.schemas import Health, Readiness
 
 __all__ = ["create_app"]
 
@@ -51,12 +51,12 @@ class Context:
 
 
 def _decider_for(engine: Engine) -> Callable[[Any], Any]:
-    from service.batch import PREDICTION_FIELDS, prediction_fields
+    from autocode.service.batch.runner import PREDICTION_FIELDS, prediction_fields
 
     def decider_for(job: Any) -> Any:
         engine.require_ready()
         if job.target == "employers":
-            from service.cli_employers import employer_fields
+            from autocode.service.cli.employers import employer_fields
 
             return (lambda texts: [r.fields() for r in engine.resolver().resolve(texts)]), employer_fields()
         target = Target.parse(job.target)
@@ -67,14 +67,14 @@ def _decider_for(engine: Engine) -> Callable[[Any], Any]:
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     """A new app; models load in the background when it starts (see /readyz)."""
-    from service.jobs import JobRunner, JobStore
-    from service.keys_store import KeyStore
+    from autocode.service.batch.jobs import JobRunner, JobStore
+    from autocode.service.stores.keys import KeyStore
 
     settings = settings or load_settings()
     if settings.employer_reference:
         from pathlib import Path
 
-        from service.employer_engine import use_reference
+        from autocode.service.employer_engine import use_reference
 
         use_reference(read_reference(Path(settings.employer_reference)))
     metrics = Metrics()
@@ -105,7 +105,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         ctx.model_thread.shutdown(wait=False, cancel_futures=True)
         ctx.io_threads.shutdown(wait=False, cancel_futures=True)
 
-    from embeddings.durable import autocode_version
+    from autocode.embeddings.durable import autocode_version
 
     app = FastAPI(title="autocode", version=autocode_version(), lifespan=lifespan,
                   description="Code free text into a codebook, resolve employers, search records. Offline models; "
@@ -115,7 +115,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     _map_domain_errors(app)
     _install_metrics(app, metrics)
     _ops_routes(app, ctx)
-    from service.api import routes_classify, routes_employers, routes_jobs
+    from autocode.service.api import routes_classify, routes_employers, routes_jobs
 
     app.include_router(routes_classify.router)
     app.include_router(routes_employers.router)
@@ -132,9 +132,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 
 def _map_domain_errors(app: FastAPI) -> None:
-    from classifiers.codebook import CodebookError
-    from service.catalogue import CatalogueError
-    from service.records_store import RecordError
+    from autocode.classifiers.codebook import CodebookError
+    from autocode.service.stores.catalogue import CatalogueError
+    from autocode.service.stores.records import RecordError
 
     @app.exception_handler(NotReady)
     async def _not_ready(_: Request, exc: NotReady) -> JSONResponse:

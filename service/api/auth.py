@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from service.api.errors import ApiError
+from autocode.service.api.errors import ApiError
 
 __all__ = ["bearer", "require"]
 
@@ -25,7 +25,7 @@ def require(scope: str) -> Callable[..., Awaitable[Any]]:
         challenge = {"WWW-Authenticate": "Bearer"}
         if credentials is None or credentials.scheme.lower() != "bearer":
             raise ApiError(401, "unauthorized", "this endpoint needs an API key: Authorization: Bearer <key>", headers=challenge)
-        from service.keys_store import scope_allows
+        from autocode.service.stores.keys import scope_allows
 
         key = ctx.keys.verify(credentials.credentials)
         if key is None:

@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from service.api.metrics import Metrics
+from autocode.service.api.metrics import Metrics
 
 __all__ = ["MicroBatcher"]
 

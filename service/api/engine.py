@@ -17,14 +17,14 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from classifiers.codebook import Codebook
-from classifiers.prediction import Prediction
-from service.api.config import Settings
-from service.catalogue import find_codebook, model_dir
+from autocode.classifiers.codebook import Codebook
+from autocode.classifiers.prediction import Prediction
+from autocode.service.api.config import Settings
+from autocode.service.stores.catalogue import find_codebook, model_dir
 
 if TYPE_CHECKING:
-    from classifiers.feedback import FeedbackMemory
-    from service.feedback_store import FeedbackStore
+    from autocode.classifiers.feedback import FeedbackMemory
+    from autocode.service.stores.feedback import FeedbackStore
 
 __all__ = ["Engine", "NotReady", "Target"]
 
@@ -74,8 +74,8 @@ class Engine:
         """Load everything the settings ask for; sets `ready`, or `error` with a one-line reason."""
         start = time.perf_counter()
         try:
-            from embeddings import get_encoder
-            from service.feedback_store import FeedbackStore
+            from autocode.embeddings import get_encoder
+            from autocode.service.stores.feedback import FeedbackStore
 
             self.loading = f"encoder {self.settings.encoder}"
             encoder = get_encoder(self.settings.encoder)
@@ -137,9 +137,9 @@ class Engine:
             return value
 
     def _base(self, target: Target) -> Any:
-        from classifiers.cascade import Cascade
-        from classifiers.model import load_model
-        from embeddings import get_encoder
+        from autocode.classifiers.cascade import Cascade
+        from autocode.classifiers.model import load_model
+        from autocode.embeddings import get_encoder
 
         stamp = self._stamp(target)
         if target.kind == "model":
@@ -149,7 +149,7 @@ class Engine:
 
     def classifier(self, target: Target) -> FeedbackMemory:
         """The target's classifier wrapped in its feedback memory, brought up to date with the feedback store."""
-        from classifiers.feedback import FeedbackMemory
+        from autocode.classifiers.feedback import FeedbackMemory
 
         base = self._base(target)
         memory = self._cached(("memory", target.key), id(base), lambda: FeedbackMemory(base, base.encoder, base.codebook))
@@ -164,7 +164,7 @@ class Engine:
 
     def classify(self, target: Target, texts: list[str], labels: Sequence[str] | None = None) -> list[Prediction]:
         """Predictions for texts; with `labels`, only those codes may be chosen."""
-        from classifiers.restrict import restrict_to_labels
+        from autocode.classifiers.restrict import restrict_to_labels
 
         memory = self.classifier(target)
         decider = self._adjudicated(memory) if self.settings.llm_url else memory
@@ -173,7 +173,7 @@ class Engine:
 
     def _adjudicated(self, memory: Any) -> Any:
         # Review items go to the LLM; one client (and its connection pool) per process, one wrapper per classifier.
-        from service.llm_options import LLMOptions, make_adjudicator, make_chat
+        from autocode.service.llm.options import LLMOptions, make_adjudicator, make_chat
 
         s = self.settings
         options = LLMOptions(url=s.llm_url, model=s.llm_model, key_env=s.llm_api_key_env, timeout=s.llm_timeout,
@@ -187,13 +187,13 @@ class Engine:
 
     def resolver(self) -> Any:
         """The process-wide employer resolver, synced to the record store."""
-        from service.employer_engine import get_resolver
+        from autocode.service.employer_engine import get_resolver
 
         return get_resolver(encoder=self.settings.encoder)
 
     def vector_count(self) -> int:
         """Texts the encoder has embedded so far (a metric)."""
-        from embeddings import get_encoder
+        from autocode.embeddings import get_encoder
 
         return get_encoder(self.settings.encoder).texts_encoded if self.ready else 0
 
@@ -202,8 +202,8 @@ def read_reference(path: Path) -> Any:
     """A reference table for the employer resolver, with the gazetteer's columns (missing ones filled)."""
     import pandas as pd
 
-    from classifiers.gazetteer import COLUMNS, LIST_COLUMNS
-    from service.tables import TableError
+    from autocode.classifiers.employers.gazetteer import COLUMNS, LIST_COLUMNS
+    from autocode.service.tables.formats import TableError
 
     if path.suffix.lower() != ".parquet":
         raise TableError(f"{path}: the employer reference must be a Parquet file with the gazetteer's columns")

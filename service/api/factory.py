@@ -6,8 +6,8 @@ import os
 
 from fastapi import FastAPI
 
-from service.api.app import create_app
-from service.api.config import Settings, load_settings
+from autocode.service.api.app import create_app
+from autocode.service.api.config import Settings, load_settings
 
 
 def app_from_environment() -> FastAPI:

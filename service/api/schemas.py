@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from service.catalogue import ID_PATTERN
+from autocode.service.stores.catalogue import ID_PATTERN
 
 Id = Field(pattern=ID_PATTERN, max_length=64)
 

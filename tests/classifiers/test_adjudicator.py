@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 
-from classifiers.adjudicator import NONE, Adjudicator, LLMError, answer_schema
-from classifiers.cascade import Cascade
-from classifiers.codebook import load_codebook
-from embeddings import Encoder
+from autocode.classifiers.adjudicator import NONE, Adjudicator, LLMError, answer_schema
+from autocode.classifiers.cascade import Cascade
+from autocode.classifiers.codebook import load_codebook
+from autocode.embeddings import Encoder
 
 TEXTS = ["my manager let me leave early on class days", "they sort of helped, not sure how", "the company paid for it all"]
 

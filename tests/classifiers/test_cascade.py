@@ -8,9 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from classifiers.cascade import Cascade
-from classifiers.codebook import codebook_from_codes, load_codebook, parse_codebook
-from embeddings import Encoder
+from autocode.classifiers.cascade import Cascade
+from autocode.classifiers.codebook import codebook_from_codes, load_codebook, parse_codebook
+from autocode.embeddings import Encoder
 
 BANKING = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "banking77"
 CLASSES = [

@@ -12,7 +12,7 @@ import pytest
 import yaml
 from pydantic import ValidationError
 
-from classifiers.codebook import (
+from autocode.classifiers.codebook import (
     Codebook,
     CodebookError,
     Label,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from classifiers.codebook import load_codebook
-from classifiers.employer_names import (
+from autocode.classifiers.codebook import load_codebook
+from autocode.classifiers.employers.names import (
     LEGAL_FORMS,
     acronym,
     country_cues,

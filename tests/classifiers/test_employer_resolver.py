@@ -15,9 +15,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from classifiers.employer_resolver import EmployerResolver, EmployerResult, SearchHit
-from classifiers.gazetteer import load_gazetteer
-from embeddings import Encoder, VectorIndex
+from autocode.classifiers.employers.resolver import EmployerResolver, EmployerResult, SearchHit
+from autocode.classifiers.employers.gazetteer import load_gazetteer
+from autocode.embeddings import Encoder, VectorIndex
 
 pytestmark = pytest.mark.slow
 

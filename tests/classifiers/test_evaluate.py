@@ -15,8 +15,8 @@ from sklearn.metrics import (
 )
 from sklearn.preprocessing import MultiLabelBinarizer
 
-from classifiers.codebook import parse_codebook
-from classifiers.evaluate import (
+from autocode.classifiers.codebook import parse_codebook
+from autocode.classifiers.evaluate import (
     canonical_code,
     evaluate,
     expected_calibration_error,

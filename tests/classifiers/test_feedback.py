@@ -8,11 +8,11 @@ from typing import Self
 
 import pytest
 
-from classifiers.cascade import Cascade
-from classifiers.codebook import Codebook, load_codebook
-from classifiers.feedback import DEFAULT_HINT, DEFAULT_NEAR, FeedbackMemory
-from classifiers.prediction import Evidence, Prediction
-from embeddings import Encoder
+from autocode.classifiers.cascade import Cascade
+from autocode.classifiers.codebook import Codebook, load_codebook
+from autocode.classifiers.feedback import DEFAULT_HINT, DEFAULT_NEAR, FeedbackMemory
+from autocode.classifiers.prediction import Evidence, Prediction
+from autocode.embeddings import Encoder
 
 CORRECTED = "my boss let me leave early on exam days"
 NEAR_WORDING = "my boss let me leave early on the exam days"  # cosine ~0.99 to CORRECTED

@@ -12,8 +12,8 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from classifiers.codebook import load_codebook
-from classifiers.gazetteer import COLUMNS, SOURCES, GazetteerRecord, load_gazetteer
+from autocode.classifiers.codebook import load_codebook
+from autocode.classifiers.employers.gazetteer import COLUMNS, SOURCES, GazetteerRecord, load_gazetteer
 
 REPO = Path(__file__).resolve().parents[2]
 SHARED = REPO.parent / "shared" / "data"

@@ -8,12 +8,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from classifiers.alias import AliasClassifier, match_key
-from classifiers.calibration import Calibrator, assign_folds, choose_threshold, label_matrix
-from classifiers.codebook import load_codebook
-from classifiers.head import LexicalHead, LinearHead
-from classifiers.knn import KNNClassifier
-from embeddings import Encoder
+from autocode.classifiers.methods.alias import AliasClassifier, match_key
+from autocode.classifiers.calibration import Calibrator, assign_folds, choose_threshold, label_matrix
+from autocode.classifiers.codebook import load_codebook
+from autocode.classifiers.methods.head import LexicalHead, LinearHead
+from autocode.classifiers.methods.knn import KNNClassifier
+from autocode.embeddings import Encoder
 
 BANKING = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "banking77"
 CLASSES = [

@@ -9,10 +9,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from classifiers.cascade import Cascade
-from classifiers.codebook import codebook_from_codes, load_codebook, parse_codebook
-from classifiers.model import FORMAT_VERSION, ModelFormatError, ModelMismatchError, load_model, read_manifest, save_model
-from embeddings import Encoder
+from autocode.classifiers.cascade import Cascade
+from autocode.classifiers.codebook import codebook_from_codes, load_codebook, parse_codebook
+from autocode.classifiers.model import FORMAT_VERSION, ModelFormatError, ModelMismatchError, load_model, read_manifest, save_model
+from autocode.embeddings import Encoder
 
 BANKING = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "banking77"
 CLASSES = ["card_arrival", "lost_or_stolen_card", "exchange_rate", "pin_blocked", "top_up_failed", "age_limit", "change_pin", "terminate_account"]

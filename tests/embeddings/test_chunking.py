@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from embeddings import Encoder
-from embeddings.chunking import split_text
+from autocode.embeddings import Encoder
+from autocode.embeddings.chunking import split_text
 
 REPORT = " ".join(f"Sentence {i} of the annual training report describes the course support we received." for i in range(80))
 

@@ -9,7 +9,7 @@ import textwrap
 import numpy as np
 import pytest
 
-from embeddings import Encoder, get_encoder
+from autocode.embeddings import Encoder, get_encoder
 
 PAIRS = [
     ("DBS Bank Singapore", "DBS Group Holdings", "Tata Consultancy Services"),
@@ -94,7 +94,7 @@ def test_loading_a_model_opens_no_socket(name: str) -> None:
             if event.startswith("socket."):
                 events.append(event)
         sys.addaudithook(hook)
-        from embeddings import get_encoder
+        from autocode.embeddings import get_encoder
         vec = get_encoder({name!r}).encode(["offline check"])
         assert vec.shape[0] == 1
         print("SOCKET_EVENTS", sorted(set(events)))

@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from embeddings import Encoder, IndexMismatchError, VectorIndex
-from embeddings.finetune import MANIFEST, FineTunedMiniLMBackend, build_pairs, finetune_minilm, folder_digest
+from autocode.embeddings import Encoder, IndexMismatchError, VectorIndex
+from autocode.embeddings.finetune import MANIFEST, FineTunedMiniLMBackend, build_pairs, finetune_minilm, folder_digest
 
 BANKING = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "banking77"
 INTENTS = ["card_arrival", "exchange_rate", "lost_or_stolen_card", "pin_blocked", "top_up_failed", "wrong_amount_of_cash_received"]

@@ -11,9 +11,9 @@ import faiss
 import numpy as np
 import pytest
 
-import embeddings.durable as durable
-import embeddings.index as index_mod
-from embeddings.index import FORMAT_VERSION, IndexFormatError, IndexMismatchError, VectorIndex
+import autocode.embeddings.durable as durable
+import autocode.embeddings.index as index_mod
+from autocode.embeddings.index import FORMAT_VERSION, IndexFormatError, IndexMismatchError, VectorIndex
 
 DIM = 32
 KINDS = ["flat", "hnsw"]
@@ -400,7 +400,7 @@ def test_successful_saves_replace_whole_and_leave_no_temp(
     exchange: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     if exchange == "two_renames":
-        monkeypatch.setattr("embeddings.durable._exchange", lambda a, b: False)
+        monkeypatch.setattr("autocode.embeddings.durable._exchange", lambda a, b: False)
     for n in (10, 40, 25):
         index, ids, _ = filled("hnsw", n=n, seed=n)
         index.save(tmp_path / "idx")

@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import embeddings.index as index_mod
-from embeddings.index import VectorIndex
+import autocode.embeddings.index as index_mod
+from autocode.embeddings.index import VectorIndex
 
 N, DIM, K = 5_000, 64, 10
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from embeddings.index import INT8_MIN_TRAIN, VectorIndex
+from autocode.embeddings.index import INT8_MIN_TRAIN, VectorIndex
 
 N, DIM, K = 3_000, 64, 10
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from embeddings import Encoder, IndexMismatchError, VectorIndex
+from autocode.embeddings import Encoder, IndexMismatchError, VectorIndex
 
 RECORDS = {
     1: "DBS Group Holdings Ltd",

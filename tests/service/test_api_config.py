@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from service.api.config import ConfigError, Settings, load_settings
-from service.cli import app
+from autocode.service.api.config import ConfigError, Settings, load_settings
+from autocode.service.cli import app
 
 
 def test_defaults_are_local_and_authenticated() -> None:

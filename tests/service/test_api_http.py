@@ -21,8 +21,8 @@ from typing import Any
 import httpx
 import pytest
 
-from classifiers.gazetteer import load_gazetteer
-from service.keys_store import KeyStore
+from autocode.classifiers.employers.gazetteer import load_gazetteer
+from autocode.service.stores.keys import KeyStore
 
 pytestmark = pytest.mark.slow
 
@@ -50,10 +50,10 @@ def train_model(path: Path) -> None:
     """A model trained on the shipped sample's hand-coded support answers, where the server looks for models."""
     import pandas as pd
 
-    from classifiers.cascade import Cascade
-    from classifiers.codebook import load_codebook
-    from classifiers.model import save_model
-    from embeddings import get_encoder
+    from autocode.classifiers.cascade import Cascade
+    from autocode.classifiers.codebook import load_codebook
+    from autocode.classifiers.model import save_model
+    from autocode.embeddings import get_encoder
 
     sample = pd.read_csv(SAMPLE).dropna(subset=["support", "support_gold"])  # a few rows are left blank on purpose
     labels = [tuple(code.split("|")) for code in sample["support_gold"]]

@@ -9,9 +9,9 @@ from concurrent.futures import ThreadPoolExecutor
 from fastapi import FastAPI, Request
 from fastapi.testclient import TestClient
 
-from service.api.batcher import MicroBatcher
-from service.api.limits import BodyLimit
-from service.api.metrics import Metrics, RequestMetrics
+from autocode.service.api.batcher import MicroBatcher
+from autocode.service.api.limits import BodyLimit
+from autocode.service.api.metrics import Metrics, RequestMetrics
 
 
 def echo_app(limit: int) -> FastAPI:

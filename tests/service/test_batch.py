@@ -21,10 +21,10 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from classifiers.codebook import load_codebook
-from classifiers.zeroshot import ZeroShotClassifier
-from embeddings import Encoder
-from service.batch import (
+from autocode.classifiers.codebook import load_codebook
+from autocode.classifiers.methods.zeroshot import ZeroShotClassifier
+from autocode.embeddings import Encoder
+from autocode.service.batch.runner import (
     BatchInterrupted,
     classifier_decider,
     interrupted_run,
@@ -32,8 +32,8 @@ from service.batch import (
     run_batch,
     work_dir_for,
 )
-from service.cli import app
-from service.tables import read_table
+from autocode.service.cli import app
+from autocode.service.tables.formats import read_table
 
 REPO = Path(__file__).resolve().parents[2]
 ANSWERS = [
@@ -169,7 +169,7 @@ _KILLED_RUN = textwrap.dedent(
     """
     import sys, time
     from pathlib import Path
-    from service.batch import run_batch
+    from autocode.service.batch.runner import run_batch
 
     def slow(texts):  # a trivial decider, slowed so the test can kill it mid-run
         time.sleep(0.15)

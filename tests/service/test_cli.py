@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from service.cli import app
+from autocode.service.cli import app
 
 runner = CliRunner()
 SAMPLE = Path(__file__).resolve().parents[2] / "data" / "samples" / "survey_sample.csv"

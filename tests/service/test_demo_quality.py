@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from classifiers.cascade import Cascade
-from classifiers.codebook import load_codebook
-from embeddings import Encoder
+from autocode.classifiers.cascade import Cascade
+from autocode.classifiers.codebook import load_codebook
+from autocode.embeddings import Encoder
 
 SAMPLE = Path(__file__).resolve().parents[2] / "data" / "samples" / "survey_sample.csv"
 

@@ -23,10 +23,10 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from classifiers.gazetteer import load_gazetteer
-from service import employer_engine
-from service.cli import app
-from service.records_store import RecordStore
+from autocode.classifiers.employers.gazetteer import load_gazetteer
+from autocode.service import employer_engine
+from autocode.service.cli import app
+from autocode.service.stores.records import RecordStore
 
 runner = CliRunner()
 SAMPLE = Path(__file__).resolve().parents[2] / "data" / "samples" / "survey_sample.csv"
@@ -67,7 +67,7 @@ def stand_in(monkeypatch: pytest.MonkeyPatch) -> Iterator[pd.DataFrame]:
     monkeypatch.setattr(employer_engine, "reference_records", lambda: reference)
     monkeypatch.setattr(employer_engine, "_build", lambda encoder, ref, content: StandInResolver(ref))
     monkeypatch.setattr(employer_engine, "_ENGINES", {})
-    monkeypatch.setattr("embeddings.get_encoder", lambda name: None)  # the stand-in needs no model
+    monkeypatch.setattr("autocode.embeddings.get_encoder", lambda name: None)  # the stand-in needs no model
     yield reference
 
 
@@ -237,7 +237,7 @@ def test_records_persist_across_processes(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_later_runs_load_the_cached_index_instead_of_encoding(engine: None, monkeypatch: pytest.MonkeyPatch) -> None:
-    from embeddings import get_encoder
+    from autocode.embeddings import get_encoder
 
     monkeypatch.setattr(employer_engine, "_ENGINES", {})  # as a new process would start
     encoder = get_encoder(employer_engine.ENCODER)

@@ -11,7 +11,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from service.cli_evaluate import evaluate
+from autocode.service.cli.evaluate import evaluate
 
 runner = CliRunner()
 
@@ -57,7 +57,7 @@ def test_evaluate_prints_the_summary_with_defaulted_confidence_and_review_column
 
 
 def test_evaluate_json_matches_the_library(coded: Path) -> None:
-    from classifiers.evaluate import evaluate as compute
+    from autocode.classifiers.evaluate import evaluate as compute
 
     result = runner.invoke(APP, ["evaluate", str(coded), "-p", "support_code", "-g", "gold", "--coder-column", "coder2", "--json"])
     assert result.exit_code == 0, result.output

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from classifiers.cascade import Cascade
-from classifiers.codebook import load_codebook
-from classifiers.feedback import FeedbackMemory
-from embeddings import Encoder
-from service.feedback_store import FeedbackStore, default_feedback_path
+from autocode.classifiers.cascade import Cascade
+from autocode.classifiers.codebook import load_codebook
+from autocode.classifiers.feedback import FeedbackMemory
+from autocode.embeddings import Encoder
+from autocode.service.stores.feedback import FeedbackStore, default_feedback_path
 
 TARGET = "codebook:employer-support"
 

@@ -16,19 +16,19 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-import service.jobs as jobs_module
-from classifiers.cascade import Cascade
-from classifiers.codebook import load_codebook
-from embeddings import Encoder
-from service.batch import (
+import autocode.service.batch.jobs as jobs_module
+from autocode.classifiers.cascade import Cascade
+from autocode.classifiers.codebook import load_codebook
+from autocode.embeddings import Encoder
+from autocode.service.batch.runner import (
     PREDICTION_FIELDS,
     BatchInterrupted,
     Decide,
     classifier_decider,
     run_batch,
 )
-from service.jobs import JOB_STATES, Job, JobError, JobRunner, JobStore, JobTooLarge
-from service.tables import read_table
+from autocode.service.batch.jobs import JOB_STATES, Job, JobError, JobRunner, JobStore, JobTooLarge
+from autocode.service.tables.formats import read_table
 
 ANSWERS = [
     "Fees were fully paid by my employer",

@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from service import keys_store
-from service.cli import app
-from service.keys_store import (
+from autocode.service.stores import keys as keys_store
+from autocode.service.cli import app
+from autocode.service.stores.keys import (
     SCOPES,
     KeyInfo,
     KeyStore,

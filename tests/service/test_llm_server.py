@@ -16,15 +16,15 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from classifiers.adjudicator import NONE, answer_schema, build_messages
-from classifiers.cascade import Cascade
-from classifiers.codebook import load_codebook
-from embeddings import Encoder
-from service.batch import classifier_decider, run_batch
-from service.cli import app
-from service.llm_cache import LLMCache
-from service.llm_client import OpenAIChat
-from service.llm_options import LLMOptions, make_adjudicator
+from autocode.classifiers.adjudicator import NONE, answer_schema, build_messages
+from autocode.classifiers.cascade import Cascade
+from autocode.classifiers.codebook import load_codebook
+from autocode.embeddings import Encoder
+from autocode.service.batch.runner import classifier_decider, run_batch
+from autocode.service.cli import app
+from autocode.service.llm.cache import LLMCache
+from autocode.service.llm.client import OpenAIChat
+from autocode.service.llm.options import LLMOptions, make_adjudicator
 
 pytestmark = pytest.mark.slow
 SAMPLE = Path(__file__).resolve().parents[2] / "data" / "samples" / "survey_sample.csv"
@@ -107,7 +107,7 @@ def test_a_server_stopped_mid_batch_leaves_the_batch_complete(launch_llama: Any,
 
 
 def test_likelihood_scoring_picks_a_candidate_with_a_base_model(gemma_gguf: Path) -> None:
-    from service.llm_likelihood import LikelihoodChooser
+    from autocode.service.llm.likelihood import LikelihoodChooser
 
     chooser = LikelihoodChooser(str(gemma_gguf))
     book = load_codebook("employer-support")

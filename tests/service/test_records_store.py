@@ -10,9 +10,9 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from classifiers.gazetteer import COLUMNS, load_gazetteer
-from service.records_store import USER_ID_BASE, RecordError, RecordStore, default_store_path
-from service.tables import TableError
+from autocode.classifiers.employers.gazetteer import COLUMNS, load_gazetteer
+from autocode.service.stores.records import USER_ID_BASE, RecordError, RecordStore, default_store_path
+from autocode.service.tables.formats import TableError
 
 
 @pytest.fixture(scope="module")

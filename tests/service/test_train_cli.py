@@ -11,8 +11,8 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from classifiers.model import load_model
-from service.cli_train import collect_rows, train
+from autocode.classifiers.model import load_model
+from autocode.service.cli.train import collect_rows, train
 
 BANKING = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "banking77"
 CLASSES = ["card_arrival", "lost_or_stolen_card", "exchange_rate", "pin_blocked", "age_limit", "change_pin"]

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from service.cli import app
+from autocode.service.cli import app
 
 BANKING = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "banking77"
 CLASSES = ["card_arrival", "lost_or_stolen_card", "exchange_rate", "pin_blocked", "age_limit", "change_pin"]

@@ -1,0 +1,1 @@
+"""Employer resolution: names, cues, the gazetteer, record matching and inference."""

@@ -1,0 +1,269 @@
+"""What a name says on its own when no reference record matches: its sector, and its country.
+
+Sector: a linear model over the name's character n-grams and words (trained on the reference names at
+fit time, a few seconds), the ISIC votes of the name's nearest reference names in the dense index,
+and a small table of institution words ("Hospital", "Ministry") for sectors the reference lacks.
+Country: the cues in the text (see employer_cues), backed by the countries of the nearest names.
+Confidences are calibrated on the employer benchmark's training split (benchmarks/employers.py).
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Self
+
+import numpy as np
+import scipy.sparse as sp
+
+from autocode.classifiers.employers.cues import CountryCue
+from autocode.classifiers.employers.names import match_key
+from autocode.classifiers.prediction import Evidence
+
+__all__ = ["SectorModel", "SectorGuess", "CountryGuess", "infer_country", "interpolate", "KEYWORDS"]
+
+# Words that name what an institution does, as (ISIC section, division). The model learns most of these
+# from the reference names; the table matters for sectors listed companies rarely are (O, Q, S, A, N).
+KEYWORDS: dict[str, tuple[str, str]] = {
+    "bank": ("K", "64"), "banking": ("K", "64"), "bancorp": ("K", "64"), "bancshares": ("K", "64"),
+    "insurance": ("K", "65"), "assurance": ("K", "65"), "reinsurance": ("K", "65"), "takaful": ("K", "65"),
+    "securities": ("K", "66"), "asset management": ("K", "66"), "capital markets": ("K", "66"),
+    "university": ("P", "85"), "universiti": ("P", "85"), "universitas": ("P", "85"), "college": ("P", "85"),
+    "school": ("P", "85"), "polytechnic": ("P", "85"), "politeknik": ("P", "85"), "academy": ("P", "85"),
+    "kindergarten": ("P", "85"), "institute of technology": ("P", "85"), "kolej": ("P", "85"),
+    "hospital": ("Q", "86"), "clinic": ("Q", "86"), "medical centre": ("Q", "86"), "medical center": ("Q", "86"),
+    "healthcare": ("Q", "86"), "nursing home": ("Q", "87"), "dental": ("Q", "86"),
+    "airlines": ("H", "51"), "airline": ("H", "51"), "airways": ("H", "51"), "air lines": ("H", "51"),
+    "shipping": ("H", "50"), "logistics": ("H", "52"), "freight": ("H", "52"), "courier": ("H", "53"),
+    "railway": ("H", "49"), "railways": ("H", "49"), "transit": ("H", "49"), "airport": ("H", "52"),
+    "hotel": ("I", "55"), "hotels": ("I", "55"), "resort": ("I", "55"), "restaurant": ("I", "56"),
+    "cafe": ("I", "56"), "catering": ("I", "56"),
+    "software": ("J", "62"), "telecom": ("J", "61"), "telecommunications": ("J", "61"), "broadcasting": ("J", "60"),
+    "publishing": ("J", "58"), "newspaper": ("J", "58"),
+    "construction": ("F", "41"), "builders": ("F", "41"), "contractors": ("F", "43"),
+    "mining": ("B", "07"), "mines": ("B", "07"), "minerals": ("B", "07"), "gold": ("B", "07"), "coal": ("B", "05"),
+    "petroleum": ("B", "06"), "oil and gas": ("B", "06"),
+    "pharma": ("C", "21"), "pharmaceutical": ("C", "21"), "pharmaceuticals": ("C", "21"), "motors": ("C", "29"),
+    "automotive": ("C", "29"), "steel": ("C", "24"), "cement": ("C", "23"), "textiles": ("C", "13"),
+    "semiconductor": ("C", "26"), "brewery": ("C", "11"), "chemicals": ("C", "20"),
+    "power": ("D", "35"), "electricity": ("D", "35"), "utilities": ("D", "35"), "water supply": ("E", "36"),
+    "waste": ("E", "38"), "recycling": ("E", "38"),
+    "real estate": ("L", "68"), "realty": ("L", "68"), "properties": ("L", "68"), "reit": ("L", "68"),
+    "supermarket": ("G", "47"), "retail": ("G", "47"), "department store": ("G", "47"), "wholesale": ("G", "46"),
+    "ministry": ("O", "84"), "government": ("O", "84"), "council": ("O", "84"), "municipality": ("O", "84"),
+    "municipal": ("O", "84"), "police": ("O", "84"), "army": ("O", "84"), "navy": ("O", "84"),
+    "air force": ("O", "84"), "armed forces": ("O", "84"), "civil service": ("O", "84"), "department of": ("O", "84"),
+    "embassy": ("O", "84"), "customs": ("O", "84"), "central bank": ("K", "64"), "monetary authority": ("K", "64"),
+    "church": ("S", "94"), "mosque": ("S", "94"), "charity": ("S", "94"), "ngo": ("S", "94"),
+    "association": ("S", "94"),
+    "trade union": ("S", "94"), "salon": ("S", "96"), "laundry": ("S", "96"),
+    "law firm": ("M", "69"), "lawyers": ("M", "69"), "solicitors": ("M", "69"), "advocates": ("M", "69"),
+    "accountants": ("M", "69"), "accounting": ("M", "69"), "audit": ("M", "69"), "consulting": ("M", "70"),
+    "consultancy": ("M", "70"), "consultants": ("M", "70"), "architects": ("M", "71"), "advertising": ("M", "73"),
+    "research institute": ("M", "72"), "veterinary": ("M", "75"),
+    "security services": ("N", "80"), "staffing": ("N", "78"), "recruitment": ("N", "78"), "cleaning": ("N", "81"),
+    "travel agency": ("N", "79"), "travel": ("N", "79"),
+    "farm": ("A", "01"), "farms": ("A", "01"), "plantation": ("A", "01"), "plantations": ("A", "01"),
+    "agriculture": ("A", "01"), "fisheries": ("A", "03"), "forestry": ("A", "02"),
+}
+_MAX_KEYWORD_WORDS = 3
+
+
+def keyword_hits(text: str) -> list[tuple[str, str, str]]:
+    """The institution words in a name, as (word, section, division), longest phrases first."""
+    words = match_key(text).split()
+    hits: list[tuple[str, str, str]] = []
+    i = 0
+    while i < len(words):
+        for n in range(min(_MAX_KEYWORD_WORDS, len(words) - i), 0, -1):
+            phrase = " ".join(words[i : i + n])
+            if phrase in KEYWORDS:
+                hits.append((phrase, *KEYWORDS[phrase]))
+                i += n - 1
+                break
+        i += 1
+    return hits
+
+
+def interpolate(value: float, knots: Sequence[tuple[float, float]]) -> float:
+    """Piecewise-linear map through (raw, calibrated) knots, clipped at both ends."""
+    xs, ys = zip(*knots, strict=True)
+    return float(np.interp(value, xs, ys))
+
+
+@dataclass(frozen=True)
+class SectorGuess:
+    """The best ISIC section and division for a name, with raw (uncalibrated) probabilities and reasons."""
+
+    section: str
+    division: str
+    section_p: float
+    division_p: float
+    evidence: tuple[Evidence, ...]
+
+
+class SectorModel:
+    """Name -> ISIC section/division: text model x neighbour votes, mixed with institution words."""
+
+    def __init__(
+        self,
+        *,
+        alpha: float = 1e-5,
+        epochs: int = 15,
+        knn_weight: float = 1.0,
+        text_weight: float = 1.0,
+        keyword_share: float = 0.3,
+        new_keyword_share: float = 0.7,
+        seed: int = 0,
+    ) -> None:
+        self.alpha = alpha
+        self.epochs = epochs
+        self.knn_weight = knn_weight
+        self.text_weight = text_weight
+        self.keyword_share = keyword_share
+        self.new_keyword_share = new_keyword_share
+        self.seed = seed
+
+    @staticmethod
+    def _text(name: str) -> str:
+        return match_key(name)
+
+    def fit(self, names: Sequence[str], sections: Sequence[str], divisions: Sequence[str]) -> Self:
+        """Train the text model on reference names with their ISIC codes (rows with no section are skipped)."""
+        from sklearn.feature_extraction.text import TfidfVectorizer
+        from sklearn.linear_model import SGDClassifier
+
+        keep = [i for i, s in enumerate(sections) if s]
+        texts = [self._text(names[i]) for i in keep]
+        y = np.asarray([sections[i] for i in keep])
+        self.char_ = TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), min_df=2, sublinear_tf=True,
+                                     dtype=np.float32)
+        self.word_ = TfidfVectorizer(analyzer="word", ngram_range=(1, 2), sublinear_tf=True, dtype=np.float32)
+        x = sp.hstack([self.char_.fit_transform(texts), self.word_.fit_transform(texts)]).tocsr()
+        self.model_ = SGDClassifier(
+            loss="log_loss", alpha=self.alpha, max_iter=self.epochs, tol=None, random_state=self.seed
+        ).fit(x, y)
+        self.sections_ = [str(c) for c in self.model_.classes_]
+        # Divisions within a section, by frequency: the fall-back when neighbours do not say.
+        by_section: dict[str, Counter[str]] = defaultdict(Counter)
+        for i in keep:
+            if divisions[i]:
+                by_section[sections[i]][divisions[i]] += 1
+        self.division_prior_ = {s: {d: n / sum(c.values()) for d, n in c.items()} for s, c in by_section.items()}
+        return self
+
+    def text_proba(self, names: Sequence[str]) -> np.ndarray:
+        """Text-model probabilities [n, sections_]."""
+        texts = [self._text(n) for n in names]
+        x = sp.hstack([self.char_.transform(texts), self.word_.transform(texts)]).tocsr()
+        return self.model_.predict_proba(x)
+
+    def predict(
+        self, names: Sequence[str], neighbours: Sequence[Sequence[tuple[str, str, float, str]]]
+    ) -> list[SectorGuess]:
+        """One guess per name; `neighbours[i]` holds (section, division, weight, name) of its nearest records."""
+        if not len(names):
+            return []
+        text_p = self.text_proba(names)
+        out = []
+        for i, name in enumerate(names):
+            out.append(self._combine(name, text_p[i], neighbours[i]))
+        return out
+
+    def _combine(self, name: str, text_p: np.ndarray, neighbours: Sequence[tuple[str, str, float, str]]) -> SectorGuess:
+        sections = list(self.sections_)
+        knn_sec: Counter[str] = Counter()
+        knn_div: dict[str, Counter[str]] = defaultdict(Counter)
+        total = 0.0
+        for section, division, weight, _ in neighbours:
+            if section:
+                knn_sec[section] += weight
+                total += weight
+                if division:
+                    knn_div[section][division] += weight
+        for s in knn_sec:
+            if s not in sections:
+                sections.append(s)
+        hits = keyword_hits(name)
+        for _, s, _ in hits:
+            if s not in sections:
+                sections.append(s)
+        # Smoothed so one absent vote does not veto a section the other signal is sure of.
+        eps = 1e-3
+        text = np.full(len(sections), eps)
+        text[: len(self.sections_)] += text_p
+        knn = np.array([knn_sec[s] / total if total else 1.0 / len(sections) for s in sections]) + eps
+        log_p = self.text_weight * np.log(text) + self.knn_weight * np.log(knn)
+        p = np.exp(log_p - log_p.max())
+        p /= p.sum()
+        if hits:
+            kw = np.zeros(len(sections))
+            for _, s, _ in hits:
+                kw[sections.index(s)] += 1.0 / len(hits)
+            # The text model has learnt the words of sectors it was trained on; for the others the word is all.
+            known = all(s in self.sections_ for _, s, _ in hits)
+            share = self.keyword_share if known else self.new_keyword_share
+            p = (1 - share) * p + share * kw
+        best = int(p.argmax())
+        section = sections[best]
+        divisions: Counter[str] = Counter()
+        for d, share in self.division_prior_.get(section, {}).items():
+            divisions[d] += 0.3 * share
+        div_total = sum(knn_div[section].values())
+        for d, w in knn_div[section].items():
+            divisions[d] += 0.7 * w / div_total
+        for _, s, d in hits:
+            if s == section:
+                divisions[d] += 1.0
+        division, div_score = divisions.most_common(1)[0] if divisions else ("", 0.0)
+        div_p = float(p[best]) * div_score / max(sum(divisions.values()), 1e-12)
+        evidence = [Evidence("keyword", w, f"{s}/{d}", None) for w, s, d in hits[:3]]
+        evidence += [
+            Evidence("neighbour", n, f"{s}/{d}", round(float(w), 4)) for s, d, w, n in list(neighbours)[:3]
+        ]
+        order = np.argsort(-p)[:3]
+        evidence += [Evidence("sector", sections[j], sections[j], round(float(p[j]), 4)) for j in order]
+        return SectorGuess(section, division, float(p[best]), div_p, tuple(evidence))
+
+
+@dataclass(frozen=True)
+class CountryGuess:
+    """The best country for a name, the score behind it, the strongest cue kind and the reasons."""
+
+    country: str
+    score: float  # share of the combined cue weight on the chosen country, 0..1
+    cue_kind: str  # strongest cue behind the choice, or "neighbours" / "none"
+    evidence: tuple[Evidence, ...]
+
+
+# How far each kind of cue is trusted relative to the others (measured order, hand-set scale).
+CUE_WEIGHTS: dict[str, float] = {
+    "country": 8.0, "demonym": 6.0, "code": 6.0, "domain": 5.0, "city": 4.0, "town": 3.0, "word": 3.0,
+    "legal_form": 1.5,
+}
+NEIGHBOUR_WEIGHT = 1.0
+_CUE_RANK = ("country", "demonym", "code", "domain", "city", "town", "word", "legal_form")
+
+
+def infer_country(cues: Sequence[CountryCue], neighbour_countries: Mapping[str, float]) -> CountryGuess:
+    """Combine the text's cues with the neighbours' country shares (weights summing to 1) into one guess."""
+    scores: Counter[str] = Counter()
+    for cue in cues:
+        for country, weight in cue.countries:
+            scores[country] += CUE_WEIGHTS.get(cue.kind, 1.0) * weight
+    for country, share in neighbour_countries.items():
+        scores[country] += NEIGHBOUR_WEIGHT * share
+    if not scores:
+        return CountryGuess("", 0.0, "none", ())
+    country, top = scores.most_common(1)[0]
+    backing = [c.kind for c in cues if any(k == country for k, _ in c.countries)]
+    kind = min(backing, key=_CUE_RANK.index) if backing else "neighbours"
+    evidence = tuple(Evidence("place", c.text, c.country, None) for c in cues[:3])
+    if not backing:
+        evidence += tuple(
+            Evidence("neighbour_country", k, k, round(float(v), 4))
+            for k, v in Counter(neighbour_countries).most_common(2)
+        )
+    return CountryGuess(country, float(top / sum(scores.values())), kind, evidence)
+

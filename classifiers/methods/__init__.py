@@ -1,0 +1,1 @@
+"""The methods that decide a label: alias, kNN, trained heads, zero-shot."""

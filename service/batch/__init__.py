@@ -1,0 +1,1 @@
+"""Batch coding: the resumable table runner, its work folder, and the server's background jobs."""

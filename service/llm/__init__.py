@@ -1,0 +1,1 @@
+"""How autocode reaches a language model: the chat client, likelihood scoring, the answer cache."""

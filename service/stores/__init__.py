@@ -1,0 +1,1 @@
+"""Everything the service keeps on disk: SQLite stores (records, keys, feedback) and the catalogue."""
