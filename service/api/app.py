@@ -115,11 +115,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     _map_domain_errors(app)
     _install_metrics(app, metrics)
     _ops_routes(app, ctx)
-    from autocode.service.api import routes_classify, routes_employers, routes_jobs
+    from autocode.service.api.routers import classify, employers, jobs
 
-    app.include_router(routes_classify.router)
-    app.include_router(routes_employers.router)
-    app.include_router(routes_jobs.router)
+    for area in (classify, employers, jobs):
+        app.include_router(area.router)
 
     def limit_for(scope: dict[str, Any]) -> tuple[int, str]:
         # A job upload is a file, so it gets the file limit plus room for the multipart framing.
