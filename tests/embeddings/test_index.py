@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import autocode.embeddings.durable as durable
-import autocode.embeddings.index as index_mod
+import autocode.embeddings.index.vector_index as index_mod
 from autocode.embeddings.index import FORMAT_VERSION, IndexFormatError, IndexMismatchError, VectorIndex
 
 DIM = 32

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import autocode.embeddings.index as index_mod
+import autocode.embeddings.index.vector_index as index_mod
 from autocode.embeddings.index import VectorIndex
 
 N, DIM, K = 5_000, 64, 10
