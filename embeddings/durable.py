@@ -1,17 +1,33 @@
-"""Durable writes shared by every layer: fsync a folder after a rename, and the version stamped into saved artefacts.
+"""Durable writes shared by every layer: one file or one folder replaced whole, and the version stamped into saved artefacts.
 
 It lives in the lowest layer (embeddings) so that classifiers/ and service/ can use it without pointing upward.
+
+One file
+    ``atomic_file(path)`` yields a temporary path beside `path` for a writer that needs a path (pyarrow,
+    openpyxl, pandas); once it returns, the file is fsynced, renamed over `path` and the folder fsynced,
+    so a crash leaves the old file or the new one whole, never a torn one. ``write_bytes_atomic`` and
+    ``write_text_atomic`` do the same for content already in memory. If the writer raises, the temporary
+    file is removed and `path` is untouched.
+
+One folder
+    ``staged_folder(path)`` yields a fresh temporary sibling folder; once it returns, its folders (and,
+    with ``sync_files``, its files) are fsynced and it is swapped into place with
+    ``swap_folder_into_place``. Files written with ``write_synced`` are on disk already.
 """
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import errno
 import os
+import secrets
 import shutil
 import uuid
+from collections.abc import Callable, Iterator
 from importlib import metadata
 from pathlib import Path
+from typing import IO
 
 
 def fsync_dir(path: Path) -> None:
@@ -95,3 +111,95 @@ def swap_folder_into_place(tmp: Path, path: Path) -> None:
         os.rename(old, path)
         raise
     shutil.rmtree(old, ignore_errors=True)
+
+
+def write_synced(path: Path, write: Callable[[IO[bytes]], object]) -> int:
+    """Create file `path` with `write`, flush it to disk, and return its size in bytes."""
+    with open(path, "wb") as f:
+        write(f)
+        f.flush()
+        os.fsync(f.fileno())
+        return f.tell()
+
+
+def fsync_file(path: Path) -> None:
+    """Flush the bytes of a file another library wrote by name to disk."""
+    # Opened for writing: Windows refuses to flush a read-only handle.
+    with open(path, "rb+") as f:
+        os.fsync(f.fileno())
+
+
+@contextlib.contextmanager
+def atomic_file(
+    path: str | os.PathLike[str], tag: str | None = None, *, mode: int | None = None, sync_folder: bool = True
+) -> Iterator[Path]:
+    """Yield a temporary path beside `path`; on success it is fsynced and renamed over `path`, else removed.
+
+    A fixed `tag` gives a predictable temporary name, so a rerun of the same job overwrites what a
+    killed one (kill -9 leaves no chance to clean up) left behind instead of piling up litter.
+    `mode` sets the file's permission bits whatever the umask; `sync_folder=False` leaves the folder's
+    fsync to a caller that writes several files into it and syncs it once.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.parent / f".{path.name}.{tag or secrets.token_hex(4)}.partial"
+    tmp.unlink(missing_ok=True)
+    try:
+        yield tmp
+        fsync_file(tmp)
+        if mode is not None:
+            os.chmod(tmp, mode)
+        os.replace(tmp, path)
+        if sync_folder:
+            fsync_dir(path.parent)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def write_bytes_atomic(
+    path: str | os.PathLike[str], data: bytes, tag: str | None = None, *, mode: int | None = None, sync_folder: bool = True
+) -> None:
+    """Replace file `path` with `data`: readers and crashes see the old content or the new, whole."""
+    with atomic_file(path, tag, mode=mode, sync_folder=sync_folder) as tmp, open(tmp, "wb") as f:
+        f.write(data)
+
+
+def write_text_atomic(
+    path: str | os.PathLike[str],
+    text: str,
+    tag: str | None = None,
+    *,
+    encoding: str = "utf-8",
+    mode: int | None = None,
+    sync_folder: bool = True,
+) -> None:
+    """Replace file `path` with `text` encoded as `encoding`, atomically like write_bytes_atomic."""
+    write_bytes_atomic(path, text.encode(encoding), tag, mode=mode, sync_folder=sync_folder)
+
+
+@contextlib.contextmanager
+def staged_folder(path: str | os.PathLike[str], *, sync_files: bool = False) -> Iterator[Path]:
+    """Yield a new temporary folder beside `path`; on success it is fsynced and swapped into place, else removed.
+
+    `sync_files` fsyncs every file in it first, for folders a library wrote (files written with
+    write_synced are on disk already).
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.parent / f".{path.name}.tmp-{uuid.uuid4().hex[:12]}"
+    tmp.mkdir()
+    try:
+        yield tmp
+        if sync_files:
+            for file in tmp.rglob("*"):
+                if file.is_file():
+                    fsync_file(file)
+        # Deepest first, so each folder's entry in its parent is synced after the folder itself.
+        for folder in [*sorted((p for p in tmp.rglob("*") if p.is_dir()), reverse=True), tmp]:
+            fsync_dir(folder)
+        swap_folder_into_place(tmp, path)
+        fsync_dir(path.parent)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
