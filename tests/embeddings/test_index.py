@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import autocode.embeddings.durable as durable
-import autocode.embeddings.index.vector_index as index_mod
+import autocode.embeddings.index.search as search_mod
 from autocode.embeddings.index import FORMAT_VERSION, IndexFormatError, IndexMismatchError, VectorIndex
 
 DIM = 32
@@ -212,8 +212,8 @@ def test_reconstruct_unknown_id_raises_key_error() -> None:
 @pytest.mark.parametrize("path", ["subset", "selector"])
 def test_filtered_search_returns_only_allowed(kind: str, path: str, monkeypatch: pytest.MonkeyPatch) -> None:
     if path == "selector":  # force the FAISS IDSelector route instead of exact scoring of the subset
-        monkeypatch.setattr(index_mod, "EXACT_SUBSET_ROWS", 0)
-        monkeypatch.setattr(index_mod, "EXACT_SUBSET_FRACTION", 0.0)
+        monkeypatch.setattr(search_mod, "EXACT_SUBSET_ROWS", 0)
+        monkeypatch.setattr(search_mod, "EXACT_SUBSET_FRACTION", 0.0)
     index, ids, vecs = filled(kind, n=400)
     index.remove(ids[:40])  # tombstones in HNSW must stay excluded under a filter too
     allowed = ids[np.arange(400) % 3 == 0]
@@ -378,9 +378,9 @@ def test_crash_mid_save_leaves_previous_index_intact(
     elif crash_at == "ids_write":
         monkeypatch.setattr(np, "save", lambda *a, **k: (_ for _ in ()).throw(OSError("disk full (simulated)")))
     else:
-        monkeypatch.setattr(index_mod, "_swap_into_place", lambda *a: (_ for _ in ()).throw(OSError("power cut")))
+        monkeypatch.setattr(durable, "swap_folder_into_place", lambda *a: (_ for _ in ()).throw(OSError("power cut")))
     if hard:  # a killed process runs no clean-up: the temp folder stays behind
-        monkeypatch.setattr(index_mod.shutil, "rmtree", lambda *a, **k: None)
+        monkeypatch.setattr(durable.shutil, "rmtree", lambda *a, **k: None)
     with pytest.raises(OSError):
         new.save(tmp_path / "idx")
     monkeypatch.undo()

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import autocode.embeddings.index.vector_index as index_mod
+import autocode.embeddings.index.search as search_mod
 from autocode.embeddings.index import VectorIndex
 
 N, DIM, K = 5_000, 64, 10
@@ -93,7 +93,7 @@ def test_hnsw_filtered_search_over_a_large_share(
     data: tuple[np.ndarray, np.ndarray, np.ndarray], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     ids, vecs, queries = data
-    monkeypatch.setattr(index_mod, "EXACT_SUBSET_ROWS", 0)  # keep the graph walk with an IDSelector
+    monkeypatch.setattr(search_mod, "EXACT_SUBSET_ROWS", 0)  # keep the graph walk with an IDSelector
     hnsw = build(ids, vecs, "hnsw")
     flat = build(ids, vecs, "flat")
     allowed = ids[np.arange(N) % 3 != 0]  # two thirds: above EXACT_SUBSET_FRACTION
