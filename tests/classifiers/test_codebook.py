@@ -122,7 +122,7 @@ def test_employer_support() -> None:
         assert 4 <= len(label.aliases) <= 6
 
 
-@pytest.mark.skipif(not SHARED.is_dir(), reason="needs the shared reference data")
+@pytest.mark.skipif(not SHARED.is_dir(), reason="needs the full ../shared sources: rebuild test")
 def test_generated_files_are_up_to_date() -> None:
     result = subprocess.run([sys.executable, str(REPO / "scripts" / "build_codebooks.py"), "--check",
                              "--shared", str(SHARED)], capture_output=True, text=True)
