@@ -17,12 +17,9 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import uuid
-from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import numpy as np
 
@@ -34,7 +31,7 @@ from autocode.classifiers.methods.head import LexicalHead, LinearHead
 from autocode.classifiers.methods.knn import KNNClassifier
 from autocode.classifiers.methods.zeroshot import ZeroShotClassifier
 from autocode.embeddings import ENCODERS, Encoder, VectorIndex, get_encoder
-from autocode.embeddings.durable import autocode_version, fsync_dir, parse_manifest, swap_folder_into_place
+from autocode.embeddings.durable import autocode_version, parse_manifest, staged_folder, write_synced
 
 FORMAT_VERSION = 1
 MANIFEST = "model.json"
@@ -65,16 +62,13 @@ def save_model(cascade: Cascade, path: str | os.PathLike[str]) -> Path:
     path = Path(path).absolute()
     if path.exists() and (not path.is_dir() or (any(path.iterdir()) and not (path / MANIFEST).is_file())):
         raise FileExistsError(f"{path} exists and is not a model folder; refusing to replace it")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.parent / f".{path.name}.tmp-{uuid.uuid4().hex[:12]}"
-    tmp.mkdir()
-    try:
+    with staged_folder(path) as tmp:
         manifest, arrays = _manifest(cascade)
         (tmp / ARRAYS_DIR).mkdir()
         files: dict[str, int] = {}
         for name, array in arrays.items():
             rel = f"{ARRAYS_DIR}/{name}.npy"
-            files[rel] = _write_synced(tmp / rel, lambda f, a=array: np.save(f, np.ascontiguousarray(a), allow_pickle=False))
+            files[rel] = write_synced(tmp / rel, lambda f, a=array: np.save(f, np.ascontiguousarray(a), allow_pickle=False))
         codebook = cascade.codebook.model_dump(mode="json")
         files[CODEBOOK_FILE] = _write_json(tmp / CODEBOOK_FILE, codebook)
         if cascade.knn_ is not None:
@@ -88,14 +82,6 @@ def save_model(cascade: Cascade, path: str | os.PathLike[str]) -> Path:
             manifest["components"][name] = {"file": rel}
         manifest["files"] = files
         _write_json(tmp / MANIFEST, manifest)
-        fsync_dir(tmp / ARRAYS_DIR)
-        fsync_dir(tmp / COMPONENTS_DIR)
-        fsync_dir(tmp)
-        swap_folder_into_place(tmp, path)
-        fsync_dir(path.parent)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return path
 
 
@@ -254,19 +240,10 @@ def _rebuild(path: Path, manifest: dict[str, Any], encoder: Encoder, codebook: A
     return cascade
 
 
-# ---------------------------------------------------------------------- atomic files
-
-
-def _write_synced(path: Path, write: Callable[[IO[bytes]], object]) -> int:
-    """Write a file, flush it to disk, return its size."""
-    with open(path, "wb") as f:
-        write(f)
-        f.flush()
-        os.fsync(f.fileno())
-        return f.tell()
+# ---------------------------------------------------------------------- files
 
 
 def _write_json(path: Path, data: Any) -> int:
-    return _write_synced(path, lambda f: f.write(json.dumps(data, ensure_ascii=False, indent=1).encode("utf-8") + b"\n"))
+    return write_synced(path, lambda f: f.write(json.dumps(data, ensure_ascii=False, indent=1).encode("utf-8") + b"\n"))
 
 

@@ -6,13 +6,12 @@ import hashlib
 import os
 import pickle
 import re
-import tempfile
 from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
 
-from autocode.embeddings.durable import fsync_dir
+from autocode.embeddings.durable import atomic_file
 from autocode.embeddings.offline import force_offline
 from autocode.embeddings.threads import quiet_blas
 
@@ -127,16 +126,9 @@ def _load_cached_tokenizer(model: Any) -> None:
     except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError):
         pass
     tokenizer = model._tokenizer  # the package parses sp.model here
-    tmp_name = None
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=path.parent, prefix=path.name, suffix=".tmp", delete=False) as tmp:
-            tmp_name = tmp.name
-            pickle.dump(tokenizer, tmp, protocol=pickle.HIGHEST_PROTOCOL)
-            tmp.flush()
-            os.fsync(tmp.fileno())
-        os.replace(tmp_name, path)
-        fsync_dir(path.parent)
+        # 0o600: the private mode the temp file it replaced was created with.
+        with atomic_file(path, mode=0o600) as tmp, open(tmp, "wb") as f:
+            pickle.dump(tokenizer, f, protocol=pickle.HIGHEST_PROTOCOL)
     except OSError:
-        if tmp_name is not None:
-            Path(tmp_name).unlink(missing_ok=True)  # a half-written cache is never left behind
+        pass  # an unwritable cache only costs the parse next time; atomic_file removed any temp file

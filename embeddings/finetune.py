@@ -31,17 +31,15 @@ import hashlib
 import json
 import os
 import random
-import shutil
 import sys
 import time
-import uuid
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
 from autocode.embeddings.backends import MiniLMBackend
-from autocode.embeddings.durable import fsync_dir, swap_folder_into_place
+from autocode.embeddings.durable import staged_folder
 from autocode.embeddings.offline import force_offline
 
 BASE_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
@@ -280,25 +278,13 @@ def folder_digest(path: str | os.PathLike[str]) -> str:
 
 
 def _save(model, out: Path, info: dict) -> Path:
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.parent / f".{out.name}.tmp-{uuid.uuid4().hex[:12]}"
-    try:
+    # sync_files: the library writes the weights without fsyncing them.
+    with staged_folder(out, sync_files=True) as tmp:
         model.save(str(tmp))
         info["digest"] = folder_digest(tmp)
         with open(tmp / MANIFEST, "w", encoding="utf-8") as f:
             json.dump(info, f, indent=1)
             f.write("\n")
-        for file in tmp.rglob("*"):
-            if file.is_file():
-                with open(file, "rb") as f:
-                    os.fsync(f.fileno())
-        for folder in [*sorted((p for p in tmp.rglob("*") if p.is_dir()), reverse=True), tmp]:
-            fsync_dir(folder)
-        swap_folder_into_place(tmp, out)
-        fsync_dir(out.parent)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return out
 
 

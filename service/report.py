@@ -7,8 +7,6 @@ import html
 import io
 import json
 import math
-import os
-import tempfile
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
@@ -17,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from autocode.classifiers.evaluate import DEFAULT_TARGET_ACCURACY, canonical_code
-from autocode.embeddings.durable import fsync_dir
+from autocode.embeddings.durable import fsync_dir, write_bytes_atomic
 
 __all__ = ["write_report", "summary_rows", "CONFUSION_PNG", "COVERAGE_PNG", "RELIABILITY_PNG"]
 
@@ -29,17 +27,8 @@ _OTHER = "(other)"
 
 def _write_atomic(path: Path, data: bytes) -> None:
     """Write bytes so the file appears whole or not at all."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        os.fchmod(fd, 0o644)  # mkstemp makes 0600; a report is meant to be shared
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    # 0o644: a report is meant to be shared; the folder is fsynced once, after the last file.
+    write_bytes_atomic(path, data, mode=0o644, sync_folder=False)
 
 
 

@@ -81,7 +81,7 @@ def test_evaluate_report_writes_three_pngs_metrics_and_a_self_contained_page(cod
     assert result.exit_code == 0, result.output
     names = {p.name for p in out.iterdir()}
     assert {"confusion_matrix.png", "coverage_accuracy.png", "reliability.png", "metrics.json", "index.html"} <= names
-    assert not [n for n in names if n.endswith(".tmp")]
+    assert not [n for n in names if n.startswith(".")]  # no temp file left behind
     for png in ["confusion_matrix.png", "coverage_accuracy.png", "reliability.png"]:
         data = (out / png).read_bytes()
         assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 5_000
