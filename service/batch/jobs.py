@@ -25,10 +25,11 @@ from typing import IO, Any, BinaryIO, Self
 
 import pyarrow as pa
 
+from autocode.embeddings.durable import atomic_file
 from autocode.service.batch.runner import BatchInterrupted, Decide, run_batch
 from autocode.service.paths import autocode_home
 from autocode.service.stores.sqlite import SqliteStore
-from autocode.service.tables.formats import READERS, TableError, atomic_path
+from autocode.service.tables.formats import READERS, TableError
 
 __all__ = ["JOB_STATES", "Job", "JobError", "JobRunner", "JobStore", "JobTooLarge"]
 
@@ -144,7 +145,7 @@ class JobStore(SqliteStore):
         folder.mkdir(parents=True)
         try:
             source = folder / f"input{suffix}"
-            with atomic_path(source) as tmp, open(tmp, "wb") as fh:
+            with atomic_file(source) as tmp, open(tmp, "wb") as fh:
                 _copy(upload, fh, max_bytes)
             self._check_readable(source, column, name)
             now = _now()

@@ -35,6 +35,7 @@ from rich.progress import (
 
 from autocode.classifiers.normalise import normalise_key
 from autocode.classifiers.prediction import Classifier, Prediction
+from autocode.embeddings.durable import atomic_file
 from autocode.service.batch.state import (
     BatchError,
     RunState,
@@ -49,7 +50,7 @@ from autocode.service.batch.state import (
 )
 from autocode.service.tables.readers import Chunk, TableReader, open_reader
 from autocode.service.tables.writers import write_parts
-from autocode.service.tables.formats import TableError, atomic_path
+from autocode.service.tables.formats import TableError
 
 __all__ = [
     "PREDICTION_FIELDS",
@@ -297,7 +298,7 @@ class _Run:
         table = chunk.table
         for (name, kind), values in zip(self.prefixed.items(), columns.values(), strict=True):
             table = table.append_column(pa.field(name, kind), pa.array(values, kind))
-        with atomic_path(part_path(self.work, index), "tmp") as tmp:
+        with atomic_file(part_path(self.work, index), "tmp") as tmp:
             pq.write_table(table, tmp)
         review = columns.get("needs_review")
         state.chunks_done = index + 1

@@ -14,8 +14,8 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from autocode.embeddings.durable import write_text_atomic
 from autocode.service.paths import autocode_home
-from autocode.service.tables.formats import atomic_path
 
 STATE_VERSION = 1
 
@@ -84,8 +84,7 @@ def load_state(work: Path, job_key: str) -> RunState | None:
 
 def save_state(work: Path, state: RunState) -> None:
     """Replace the saved state atomically."""
-    with atomic_path(work / "state.json", "tmp") as tmp:
-        tmp.write_text(json.dumps(asdict(state)), encoding="utf-8")
+    write_text_atomic(work / "state.json", json.dumps(asdict(state)), "tmp")
 
 
 def clear_work(work: Path) -> None:

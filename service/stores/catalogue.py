@@ -19,8 +19,8 @@ from autocode.classifiers.codebook import (
     load_codebook,
     parse_codebook,
 )
+from autocode.embeddings.durable import write_text_atomic
 from autocode.service.paths import autocode_home
-from autocode.service.tables.formats import atomic_path
 
 __all__ = ["ID_PATTERN", "CatalogueError", "codebooks_dir", "find_codebook", "list_codebooks", "list_models", "model_dir",
            "save_codebook"]
@@ -87,8 +87,7 @@ def save_codebook(data: dict[str, Any], *, replace: bool = False) -> Codebook:
     path = codebooks_dir() / f"{book.id}.json"
     if path.exists() and not replace:
         raise CatalogueError(f"codebook {book.id!r} exists; PUT-style replacement needs replace=true")
-    with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(book.model_dump(mode="json"), ensure_ascii=False, indent=1), encoding="utf-8")
+    write_text_atomic(path, json.dumps(book.model_dump(mode="json"), ensure_ascii=False, indent=1))
     return book
 
 

@@ -1,4 +1,4 @@
-"""Tables researchers bring (CSV, TSV, XLSX, JSONL, Parquet): formats, errors, atomic files, whole-file I/O.
+"""Tables researchers bring (CSV, TSV, XLSX, JSONL, Parquet): formats, errors, whole-file I/O (written atomically).
 
 Streaming lives beside this module: `autocode.service.tables.readers` (chunked, bounded-memory reading) and
 `autocode.service.tables.writers` (assembling Parquet parts into any format). The whole-file helpers here are
@@ -7,14 +7,10 @@ for small tables only (codebooks' examples, review sheets).
 
 from __future__ import annotations
 
-import contextlib
-import os
-import secrets
-from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from autocode.embeddings.durable import fsync_dir
+from autocode.embeddings.durable import atomic_file
 
 if TYPE_CHECKING:  # pandas is imported where a whole table is read: batch runs stream with pyarrow instead
     import pandas as pd
@@ -32,30 +28,6 @@ def table_format(path: Path) -> str:
     if fmt is None:
         raise TableError(f"{path}: unsupported file type {Path(path).suffix!r}; use one of {', '.join(sorted(READERS))}")
     return fmt
-
-
-
-
-@contextlib.contextmanager
-def atomic_path(path: Path, tag: str | None = None) -> Iterator[Path]:
-    """Yield a temporary path beside `path`; on success it is fsynced and renamed over `path`, else removed.
-
-    A fixed `tag` gives a predictable temporary name, so a rerun of the same job overwrites what a
-    killed one (kill -9 leaves no chance to clean up) left behind instead of piling up litter.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.parent / f".{path.name}.{tag or secrets.token_hex(4)}.partial"
-    tmp.unlink(missing_ok=True)
-    try:
-        yield tmp
-        with open(tmp, "rb+") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-        fsync_dir(path.parent)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 def read_table(path: Path) -> pd.DataFrame:
@@ -91,7 +63,7 @@ def write_table_atomic(frame: pd.DataFrame, path: Path) -> None:
     """Write a whole (small) table in the format its suffix names; the file appears whole or not at all."""
     path = Path(path)
     fmt = table_format(path)
-    with atomic_path(path) as tmp:
+    with atomic_file(path) as tmp:
         if fmt in ("csv", "tsv"):
             frame.to_csv(tmp, sep="," if fmt == "csv" else "\t", index=False)
         elif fmt == "xlsx":

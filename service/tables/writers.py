@@ -17,7 +17,8 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from autocode.service.tables.formats import TableError, atomic_path, table_format
+from autocode.embeddings.durable import atomic_file
+from autocode.service.tables.formats import TableError, table_format
 
 XLSX_MAX_ROWS = 1_048_576  # Excel's sheet limit, header included
 XLSX_MAX_CELL = 32_767
@@ -82,7 +83,7 @@ def write_parts(parts: Sequence[Path], output: Path, *, last: Sequence[str] = ()
     if fmt == "xlsx" and rows + 1 > XLSX_MAX_ROWS:
         raise TableError(f"{output}: {rows} rows do not fit in one Excel sheet ({XLSX_MAX_ROWS - 1} at most); write .csv or .parquet")
     tables = (conform(pq.read_table(p), schema) for p in parts)
-    with atomic_path(output, tag) as tmp:
+    with atomic_file(output, tag) as tmp:
         if fmt in ("csv", "tsv"):
             _write_csv(tables, schema, tmp, "," if fmt == "csv" else "\t")
         elif fmt == "jsonl":

@@ -14,7 +14,7 @@ from openpyxl import Workbook, load_workbook
 
 from autocode.service.tables.readers import open_reader
 from autocode.service.tables.writers import unified_schema, write_parts
-from autocode.service.tables.formats import TableError, atomic_path, read_table, write_table_atomic
+from autocode.service.tables.formats import TableError, read_table, write_table_atomic
 
 
 def _rows(path: Path, column: str, chunk_rows: int) -> tuple[list[dict], list, list[int]]:
@@ -132,16 +132,6 @@ def test_write_parts_concatenates_in_order_in_every_format(tmp_path: Path, suffi
     assert back["text"].iloc[1] == 'b, "quoted"\nnewline'
     assert list(back.columns) == ["id", "text", "extra"]
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".partial")]
-
-
-def test_atomic_path_leaves_nothing_on_failure_and_keeps_the_old_file(tmp_path: Path) -> None:
-    target = tmp_path / "t.csv"
-    target.write_text("old", encoding="utf-8")
-    with pytest.raises(RuntimeError), atomic_path(target) as tmp:
-        tmp.write_text("half", encoding="utf-8")
-        raise RuntimeError("crash")
-    assert target.read_text(encoding="utf-8") == "old"
-    assert [p.name for p in tmp_path.iterdir()] == ["t.csv"]
 
 
 def test_whole_file_helpers_still_round_trip_xlsx(tmp_path: Path) -> None:
