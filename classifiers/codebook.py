@@ -22,6 +22,8 @@ from pydantic import (
     model_validator,
 )
 
+from autocode.errors import InvalidError
+
 __all__ = [
     "CodebookError",
     "Label",
@@ -36,8 +38,10 @@ _SUFFIXES = (".yaml", ".yml", ".json")
 _ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
-class CodebookError(ValueError):
+class CodebookError(InvalidError):
     """A codebook that cannot be used; the message names the file, the label and the problem."""
+
+    code = "invalid_codebook"
 
     def __init__(self, message: str, *, source: str | None = None, problems: list[str] | None = None) -> None:
         super().__init__(message)

@@ -32,6 +32,7 @@ from autocode.classifiers.methods.knn import KNNClassifier
 from autocode.classifiers.methods.zeroshot import ZeroShotClassifier
 from autocode.embeddings import ENCODERS, Encoder, VectorIndex, get_encoder
 from autocode.embeddings.durable import autocode_version, parse_manifest, staged_folder, write_synced
+from autocode.errors import InvalidError
 
 FORMAT_VERSION = 1
 MANIFEST = "model.json"
@@ -42,12 +43,16 @@ KNN_DIR = "knn"
 KNN_TEXTS = "knn_texts.json"
 
 
-class ModelFormatError(ValueError):
+class ModelFormatError(InvalidError):
     """A model folder that is missing, incomplete, or written in a newer format."""
 
+    code = "invalid_model"
 
-class ModelMismatchError(ValueError):
+
+class ModelMismatchError(InvalidError):
     """A model trained with another encoder (name or dimension) than the one offered."""
+
+    code = "model_mismatch"
 
 
 

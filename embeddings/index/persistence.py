@@ -30,16 +30,17 @@ import numpy as np
 from autocode.embeddings.durable import autocode_version, parse_manifest, staged_folder, write_synced
 from autocode.embeddings.index.factory import FAISS_TYPES, KINDS, STORAGES
 from autocode.embeddings.index.ids import IdTable
+from autocode.errors import InvalidError
 
 if TYPE_CHECKING:
     from autocode.embeddings.index.vector_index import VectorIndex
 
 
-class IndexMismatchError(ValueError):
+class IndexMismatchError(InvalidError):
     """A saved index was built with another model or dimension than the caller expects."""
 
 
-class IndexFormatError(ValueError):
+class IndexFormatError(InvalidError):
     """A saved index folder is incomplete, corrupt, or written in a newer format."""
 
 

@@ -112,7 +112,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                               "every answer says how sure it is and whether a person should review it.")
     app.state.ctx = ctx
     install_error_handlers(app)
-    _map_domain_errors(app)
+    _answer_not_ready(app)
     _install_metrics(app, metrics)
     _ops_routes(app, ctx)
     from autocode.service.api.routers import classify, employers, jobs
@@ -130,31 +130,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     return app
 
 
-def _map_domain_errors(app: FastAPI) -> None:
-    from autocode.classifiers.codebook import CodebookError
-    from autocode.service.stores.catalogue import CatalogueError
-    from autocode.service.stores.records import RecordError
-
+def _answer_not_ready(app: FastAPI) -> None:
+    # Domain errors are mapped in errors.py by kind; NotReady belongs to the engine, so it is answered here.
     @app.exception_handler(NotReady)
     async def _not_ready(_: Request, exc: NotReady) -> JSONResponse:
         return error_response(503, "not_ready", f"the server is not ready: {exc}", headers={"Retry-After": "5"})
-
-    @app.exception_handler(CatalogueError)
-    async def _missing(_: Request, exc: CatalogueError) -> JSONResponse:
-        text = str(exc)
-        status, code = (409, "conflict") if "exists" in text or "built in" in text else (404, "not_found")
-        if "is not valid" in text:
-            status, code = 422, "invalid_request"
-        return error_response(status, code, text)
-
-    @app.exception_handler(CodebookError)
-    async def _bad_codebook(_: Request, exc: CodebookError) -> JSONResponse:
-        return error_response(422, "invalid_codebook", str(exc))
-
-    @app.exception_handler(RecordError)
-    async def _bad_record(_: Request, exc: RecordError) -> JSONResponse:
-        text = str(exc)
-        return error_response(422, "invalid_record", text, where=text.split(":", 1)[0] if ":" in text else None)
 
 
 def _install_metrics(app: FastAPI, metrics: Metrics) -> None:

@@ -13,10 +13,12 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from autocode.errors import InvalidError
+
 __all__ = ["ConfigError", "Settings", "load_settings"]
 
 
-class ConfigError(ValueError):
+class ConfigError(InvalidError):
     """A configuration file or variable that cannot be used; the message names which."""
 
 

@@ -1,4 +1,8 @@
-"""One error shape for every failure: `{"error": {"code", "message", "where"?, "limit"?}}`, never a stack trace."""
+"""One error shape for every failure: `{"error": {"code", "message", "where"?, "limit"?}}`, never a stack trace.
+
+A domain error (any `autocode.errors.AutocodeError`) answers with the status of its kind, from `KIND_STATUS`,
+and its class's own `code`; its optional `where` and `limit` attributes fill those fields.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +15,10 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-__all__ = ["ERROR_RESPONSES", "ApiError", "ErrorBody", "ErrorDetail", "error_response", "install_error_handlers"]
+from autocode.errors import AutocodeError, ConflictError, InvalidError, LimitError, NotFoundError
+
+__all__ = ["ERROR_RESPONSES", "KIND_STATUS", "ApiError", "ErrorBody", "ErrorDetail", "domain_status", "error_response",
+           "install_error_handlers"]
 
 log = logging.getLogger("autocode.api")
 
@@ -59,6 +66,15 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
+KIND_STATUS: dict[type[AutocodeError], int] = {NotFoundError: 404, ConflictError: 409, InvalidError: 422, LimitError: 413}
+
+
+def domain_status(exc: AutocodeError) -> int | None:
+    """The status of a domain error: its first kind in method resolution order; None for one of no kind."""
+    # First in the MRO, so a class that is two kinds (JobTooLarge: a limit and a JobError) answers as the one it lists first.
+    return next((KIND_STATUS[kind] for kind in type(exc).__mro__ if kind in KIND_STATUS), None)
+
+
 def _where(loc: tuple[Any, ...]) -> str:
     parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
     text = ""
@@ -73,6 +89,16 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api(_: Request, exc: ApiError) -> JSONResponse:
         return error_response(exc.status, exc.code, exc.message, where=exc.where, limit=exc.limit, headers=exc.headers)
+
+    @app.exception_handler(AutocodeError)
+    async def _domain(request: Request, exc: AutocodeError) -> JSONResponse:
+        status = domain_status(exc)
+        if status is None:  # raised on purpose but of no kind: a bug in autocode, not in the request
+            log.error("domain error of no kind on %s %s: %r", request.method, request.url.path, exc)
+            return error_response(500, "internal_error", "internal error; the server log has the details")
+        where, limit = getattr(exc, "where", None), getattr(exc, "limit", None)
+        return error_response(status, exc.code, str(exc), where=None if where is None else str(where),
+                              limit=limit if isinstance(limit, int) else None)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:

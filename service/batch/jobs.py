@@ -26,6 +26,7 @@ from typing import IO, Any, BinaryIO, Self
 import pyarrow as pa
 
 from autocode.embeddings.durable import atomic_file
+from autocode.errors import InvalidError, LimitError
 from autocode.service.batch.runner import BatchInterrupted, Decide, run_batch
 from autocode.service.paths import autocode_home
 from autocode.service.stores.sqlite import SqliteStore
@@ -53,12 +54,16 @@ _UPDATABLE = {"state", "output_path", "rows_done", "rows_total", "error", "summa
 log = logging.getLogger("autocode.jobs")
 
 
-class JobError(ValueError):
+class JobError(InvalidError):
     """A job that cannot be created (bad file type, missing column, unreadable upload) or updated."""
 
+    code = "invalid_file"
 
-class JobTooLarge(JobError):
-    """An upload over the size limit."""
+
+class JobTooLarge(LimitError, JobError):
+    """An upload over the size limit (the limit kind comes first: it is what this answers as)."""
+
+    code = "file_too_large"
 
     def __init__(self, limit: int) -> None:
         super().__init__(f"the upload is larger than the limit of {limit:,} bytes")

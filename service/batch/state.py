@@ -15,13 +15,18 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from autocode.embeddings.durable import write_text_atomic
+from autocode.errors import ConflictError, InvalidError
 from autocode.service.paths import autocode_home
 
 STATE_VERSION = 1
 
 
-class BatchError(ValueError):
+class BatchError(InvalidError):
     """A run that cannot start or go on (a busy or damaged work folder, a decider breaking its contract)."""
+
+
+class BatchBusyError(ConflictError, BatchError):
+    """Another run of the same job holds its work folder (the conflict kind comes first: it is what this answers as)."""
 
 
 @dataclass
@@ -107,5 +112,5 @@ def locked(work: Path) -> Iterator[None]:
         try:
             fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise BatchError(f"another run of this job is in progress (work folder {work})") from None
+            raise BatchBusyError(f"another run of this job is in progress (work folder {work})") from None
         yield

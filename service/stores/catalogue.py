@@ -20,22 +20,37 @@ from autocode.classifiers.codebook import (
     parse_codebook,
 )
 from autocode.embeddings.durable import write_text_atomic
+from autocode.errors import AutocodeError, ConflictError, InvalidError, NotFoundError
 from autocode.service.paths import autocode_home
 
-__all__ = ["ID_PATTERN", "CatalogueError", "codebooks_dir", "find_codebook", "list_codebooks", "list_models", "model_dir",
-           "save_codebook"]
+__all__ = ["ID_PATTERN", "CatalogueConflictError", "CatalogueError", "CatalogueIdError", "CatalogueNotFoundError",
+           "codebooks_dir", "find_codebook", "list_codebooks", "list_models", "model_dir", "save_codebook"]
 
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 _ID = re.compile(ID_PATTERN)
 
 
-class CatalogueError(LookupError):
-    """An id that names nothing, or an upload that would replace what it may not."""
+class CatalogueError(AutocodeError):
+    """Any catalogue error; each raise site raises one of the three kinds below."""
+
+
+class CatalogueNotFoundError(CatalogueError, NotFoundError):
+    """An id that names no codebook or model."""
+
+
+class CatalogueConflictError(CatalogueError, ConflictError):
+    """An upload that would replace what it may not (a built-in, or an existing id without replace)."""
+
+
+class CatalogueIdError(CatalogueError, InvalidError):
+    """An id that breaks the id pattern, refused before any path is built from it."""
+
+    code = "invalid_request"
 
 
 def _check_id(kind: str, value: str) -> str:
     if not _ID.match(value) or ".." in value:
-        raise CatalogueError(f"{kind} id {value!r} is not valid: letters, digits, '.', '_' or '-', at most 64 characters")
+        raise CatalogueIdError(f"{kind} id {value!r} is not valid: letters, digits, '.', '_' or '-', at most 64 characters")
     return value
 
 
@@ -50,13 +65,13 @@ def models_dir() -> Path:
 
 
 def find_codebook(codebook_id: str) -> Codebook:
-    """A built-in or uploaded codebook; CatalogueError when there is none by that id."""
+    """A built-in or uploaded codebook; CatalogueNotFoundError when there is none by that id."""
     _check_id("codebook", codebook_id)
     if codebook_id in builtin_codebook_ids():
         return load_codebook(codebook_id)
     path = codebooks_dir() / f"{codebook_id}.json"
     if not path.is_file():
-        raise CatalogueError(f"no codebook {codebook_id!r} (built-in: {', '.join(builtin_codebook_ids())}; or upload one)")
+        raise CatalogueNotFoundError(f"no codebook {codebook_id!r} (built-in: {', '.join(builtin_codebook_ids())}; or upload one)")
     return load_codebook(path)
 
 
@@ -83,20 +98,20 @@ def save_codebook(data: dict[str, Any], *, replace: bool = False) -> Codebook:
     book = parse_codebook(data, "uploaded codebook")
     _check_id("codebook", book.id)
     if book.id in builtin_codebook_ids():
-        raise CatalogueError(f"codebook id {book.id!r} is built in and cannot be replaced; choose another id")
+        raise CatalogueConflictError(f"codebook id {book.id!r} is built in and cannot be replaced; choose another id")
     path = codebooks_dir() / f"{book.id}.json"
     if path.exists() and not replace:
-        raise CatalogueError(f"codebook {book.id!r} exists; PUT-style replacement needs replace=true")
+        raise CatalogueConflictError(f"codebook {book.id!r} exists; PUT-style replacement needs replace=true")
     write_text_atomic(path, json.dumps(book.model_dump(mode="json"), ensure_ascii=False, indent=1))
     return book
 
 
 def model_dir(model_id: str) -> Path:
-    """The folder of trained model `model_id`; CatalogueError when it is not there."""
+    """The folder of trained model `model_id`; CatalogueNotFoundError when it is not there."""
     _check_id("model", model_id)
     path = models_dir() / model_id
     if not (path / "model.json").is_file():
-        raise CatalogueError(f"no trained model {model_id!r} in {models_dir()} (train one with autocode train --out {path})")
+        raise CatalogueNotFoundError(f"no trained model {model_id!r} in {models_dir()} (train one with autocode train --out {path})")
     return path
 
 

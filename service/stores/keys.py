@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from autocode.errors import InvalidError
 from autocode.service.paths import autocode_home
 from autocode.service.stores.sqlite import SqliteStore
 
@@ -43,7 +44,7 @@ _DDL = (
 _COLUMNS = "key_id, name, scope, created_at, revoked_at, last_used_at"
 
 
-class KeyStoreError(ValueError):
+class KeyStoreError(InvalidError):
     """A bad scope or name, or a key file this version cannot use."""
 
 

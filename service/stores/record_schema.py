@@ -12,11 +12,21 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
 
+from autocode.errors import InvalidError
+
 __all__ = ["RecordError", "RecordIn", "isic_section_of", "validate_record"]
 
 
-class RecordError(ValueError):
+class RecordError(InvalidError):
     """A record that cannot be stored; the message starts with the field at fault."""
+
+    code = "invalid_record"
+
+    @property
+    def where(self) -> str | None:
+        """The field at fault: the message up to its first colon."""
+        text = str(self)
+        return text.split(":", 1)[0] if ":" in text else None
 
 
 @functools.cache

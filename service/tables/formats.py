@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from autocode.embeddings.durable import atomic_file
+from autocode.errors import InvalidError
 
 if TYPE_CHECKING:  # pandas is imported where a whole table is read: batch runs stream with pyarrow instead
     import pandas as pd
@@ -18,8 +19,10 @@ if TYPE_CHECKING:  # pandas is imported where a whole table is read: batch runs 
 READERS = {".csv": "csv", ".tsv": "tsv", ".txt": "tsv", ".xlsx": "xlsx", ".jsonl": "jsonl", ".parquet": "parquet"}
 
 
-class TableError(ValueError):
+class TableError(InvalidError):
     """A table that cannot be read or written, or lacks the asked-for column."""
+
+    code = "invalid_table"
 
 
 def table_format(path: Path) -> str:
