@@ -22,6 +22,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # run from a checkout without installing
 
 from autocode.classifiers.codebook import Codebook, load_codebook, parse_codebook  # noqa: E402
+from autocode.embeddings.durable import write_text_atomic  # noqa: E402
 
 DESCRIPTION_LIMIT = 400
 
@@ -426,9 +427,7 @@ def main(argv: list[str] | None = None) -> int:
                 stale.append(str(target))
             continue
         args.out.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_suffix(".yaml.tmp")
-        tmp.write_text(text, encoding="utf-8")
-        tmp.replace(target)
+        write_text_atomic(target, text)
         print(f"{target}: {len(codebook)} labels")
     hand_written = args.out / "employer-support.yaml"
     if hand_written.exists():

@@ -15,10 +15,8 @@ import argparse
 import csv
 import functools
 import hashlib
-import os
 import re
 import sys
-import tempfile
 from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
@@ -41,6 +39,7 @@ from autocode.classifiers.employers.names import (  # noqa: E402
     unique_by_key,
 )
 from autocode.classifiers.employers.gazetteer import COLUMNS, LIST_COLUMNS, SCHEMA, SOURCES  # noqa: E402
+from autocode.embeddings.durable import atomic_file  # noqa: E402
 
 CROSSWALKS = REPO / "data" / "crosswalks"
 SUMMARY_LIMIT = 200
@@ -481,18 +480,9 @@ def write(frames: dict[str, pd.DataFrame], out: Path) -> None:
     """Write each frame atomically (temp file, fsync, rename) as zstd Parquet."""
     out.mkdir(parents=True, exist_ok=True)
     for source, frame in frames.items():
-        target = out / f"{source}.parquet"
-        fd, tmp = tempfile.mkstemp(prefix=f".{source}.", suffix=".parquet", dir=out)
-        try:
-            os.chmod(tmp, 0o644)  # mkstemp makes it private; an installed data file must be readable
-            with os.fdopen(fd, "wb") as handle:
-                pq.write_table(_table(frame, source), handle, compression="zstd", compression_level=19)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, target)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+        # 0o644: an installed data file must be readable by everyone, whatever the umask.
+        with atomic_file(out / f"{source}.parquet", mode=0o644) as tmp:
+            pq.write_table(_table(frame, source), tmp, compression="zstd", compression_level=19)
 
 
 def check(frames: dict[str, pd.DataFrame], out: Path) -> list[str]:
