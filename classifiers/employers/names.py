@@ -1,16 +1,20 @@
 """Employer-name rules: legal forms (and the countries they cue), listing noise, variants, acronyms, match keys.
 
 The gazetteer build derives its aliases with these functions and the resolver normalises what people
-write with the same ones, so both sides of a match agree.
+write with the same ones, so both sides of a match agree. The rules and word lists themselves are data
+files in data/employers/ (its README.md says what each column means), read once when this module loads.
 """
 
 from __future__ import annotations
 
 import functools
+import os
 import re
 import unicodedata
 from collections.abc import Iterable
 from typing import NamedTuple
+
+from autocode.classifiers.employers.wordlists import Source, read_rows, read_words, unique
 
 __all__ = [
     "LEGAL_FORMS",
@@ -25,7 +29,9 @@ __all__ = [
 ]
 
 
-class _Form(NamedTuple):
+class LegalForm(NamedTuple):
+    """One row of legal_forms.csv: a legal form, the countries it cues, and how it may be written."""
+
     name: str
     countries: tuple[str, ...]
     spellings: tuple[str, ...] = ()
@@ -34,106 +40,27 @@ class _Form(NamedTuple):
     strict_dots: bool = False  # True where "A.S." (TR) must not also match "AS" (NO/EE)
 
 
-_COMMON_LAW = (
-    "GB", "IE", "IN", "HK", "SG", "AU", "NZ", "ZA", "IL", "CA", "MY", "KE", "NG", "PK", "BD", "LK", "CY", "MT", "BM",
-    "KY", "VG",
-)
-_SOCIETE_ANONYME = (
-    "ES", "FR", "BE", "LU", "CH", "PT", "PL", "GR", "AR", "BR", "CL", "CO", "MX", "PE", "UY", "MA", "EC", "GT", "PA",
-    "VE", "PY", "BO", "DO", "CR",
-)
-_EAST_ASIA_CO_LTD = ("CN", "JP", "KR", "TW", "TH", "VN", "HK")
-_EUROPEAN_SE = ("DE", "FR", "NL", "LU", "AT", "BE", "FI", "IT", "ES", "IE")
+_WHERE = ("end", "start", "both", "any")
 
-# Longest spellings are tried first, so "Public Company Limited" wins over "Company Limited" and "Limited".
-_FORMS: tuple[_Form, ...] = (
-    _Form("Pte Ltd", ("SG",), ("Pte. Ltd.", "Pte. Limited", "Pte Limited")),
-    _Form("Pte", ("SG",), ("Pte.",)),
-    _Form("Private Limited", ("IN", "PK", "SG", "BD", "LK"), ("Pvt. Ltd.", "Pvt Ltd", "Pvt. Limited", "Pvt Limited")),
-    _Form("Sdn Bhd", ("MY",), ("Sdn. Bhd.",)),
-    _Form("Berhad", ("MY",)),
-    _Form("Bhd", ("MY",), ("Bhd.",)),
-    _Form("Tbk", ("ID",), ("Tbk.",)),
-    _Form("PT", ("ID",), ("PT.",), where="start", cased=True),
-    _Form("Persero", ("ID",), ("(Persero)",), where="any"),
-    _Form("K.K.", ("JP",), ("KK",), cased=True),
-    _Form("Kabushiki Kaisha", ("JP",), where="both"),
-    _Form("Public Company Limited", ("TH",), ("Public Co., Ltd.", "Public Co. Limited", "Public Co Ltd")),
-    _Form("PCL", ("TH",), ("P.C.L.",), cased=True),
-    _Form("Co., Ltd.", _EAST_ASIA_CO_LTD, ("Co., Limited", "Co. Ltd.", "Company Ltd.")),
-    _Form("Company Limited", _EAST_ASIA_CO_LTD + ("GB", "NG", "KE"), ("Company, Limited",)),
-    _Form("Corporation Limited", ("CN", "HK", "IN", "AU"), ("Corp. Ltd.", "Corp., Ltd.", "Corporation Ltd.")),
-    _Form("Pty Ltd", ("AU", "ZA"), ("Pty. Ltd.", "Pty Limited", "Pty. Limited", "(Pty) Ltd", "(Pty) Limited")),
-    _Form("Pty", ("AU", "ZA"), ("Pty.",)),
-    _Form("No Liability", ("AU",)),
-    _Form("NL", ("AU",), cased=True),
-    _Form("GmbH", ("DE", "AT", "CH"), cased=False),
-    _Form("KGaA", ("DE",), cased=False),
-    _Form("KG", ("DE", "AT"), cased=True),
-    _Form("Aktiengesellschaft", ("DE", "AT", "CH")),
-    _Form("AG", ("DE", "CH", "AT"), cased=True),
-    _Form("SE", _EUROPEAN_SE, ("S.E.",), cased=True),
-    _Form("S.p.A.", ("IT",), ("SpA",), cased=True),
-    _Form("S.r.l.", ("IT",), cased=True),
-    _Form("Oyj", ("FI",), ("Oyj Abp",)),
-    _Form("Oy", ("FI",), cased=True),
-    _Form("Abp", ("FI",), cased=True),
-    _Form("(publ)", ("SE",), where="any"),
-    _Form("AB", ("SE", "FI", "LT"), cased=True),
-    _Form("ASA", ("NO",), cased=True),
-    _Form("A/S", ("DK", "NO")),
-    _Form("AS", ("NO", "EE", "LV"), where="both", cased=True, strict_dots=True),
-    _Form("Anonim Sirketi", ("TR",), ("Anonim Şirketi",)),
-    _Form("T.A.S.", ("TR",), ("T.A.Ş.",), cased=True, strict_dots=True),
-    _Form("A.S.", ("TR",), ("A.S", "A.Ş.", "A.Ş", "AŞ"), cased=True, strict_dots=True),
-    _Form("a.s.", ("CZ", "SK"), cased=True, strict_dots=True),
-    _Form("N.V.", ("NL", "BE", "CW"), cased=True),
-    _Form("B.V.", ("NL", "BE"), cased=True),
-    _Form("S.A.B. de C.V.", ("MX",), ("SAB de CV", "S.A. de C.V.", "SA de CV", "de C.V.", "S.A.B."), cased=False),
-    _Form("S.A.A.", ("PE",), cased=True),
-    _Form("S.A.E.", ("EG",), cased=True),
-    _Form("S.A.S.", ("FR", "CO"), cased=True),
-    _Form("S.C.A.", ("FR", "LU", "BE"), cased=True),
-    _Form("S/A", ("BR",), cased=True),
-    _Form("Societe Anonyme", ("FR", "BE", "LU", "CH", "GR"), ("Société Anonyme",)),
-    _Form("S.A.", _SOCIETE_ANONYME, cased=True),
-    _Form("SOCIMI", ("ES",), cased=True),
-    _Form("S.L.", ("ES",), cased=True),
-    _Form("Ltda", ("BR", "PT", "CO", "CL"), ("Ltda.",)),
-    _Form("Spolka Akcyjna", ("PL",), ("Spółka Akcyjna",)),
-    _Form("Sp. z o.o.", ("PL",)),
-    _Form("d.d.", ("HR", "SI"), cased=True, strict_dots=True),
-    _Form("d.o.o.", ("HR", "SI", "RS", "BA"), cased=True, strict_dots=True),
-    _Form("hf.", ("IS",), ("hf", "ehf.", "ehf"), cased=True),
-    _Form("AD", ("BG", "RS", "MK"), cased=True),
-    _Form("Public Joint Stock Company", ("RU", "UA"), ("Public Joint-Stock Company",), where="both"),
-    _Form(
-        "Joint Stock Company", ("RU", "KZ", "UA", "VN", "CN"), ("Joint-Stock Company", "Joint Stock Co."), where="both"
-    ),
-    _Form("PJSC", ("RU", "UA", "AE"), ("P.J.S.C.",), where="both", cased=True),
-    _Form("OJSC", ("RU",), where="both", cased=True),
-    _Form("JSC", ("RU", "KZ", "UA", "GE", "AZ", "UZ", "VN"), ("J.S.C.",), where="both", cased=True),
-    _Form("PAO", ("RU",), where="both", cased=True),
-    _Form("OAO", ("RU",), where="both", cased=True),
-    _Form("Q.P.S.C.", ("QA",), ("QPSC", "Q.S.C.", "QSC"), cased=True),
-    _Form("K.S.C.P.", ("KW",), ("KSCP", "K.S.C.", "KSC"), cased=True),
-    _Form("S.A.O.G.", ("OM",), ("SAOG",), cased=True),
-    _Form("B.S.C.", ("BH",), ("BSC",), cased=True),
-    _Form(
-        "PLC",
-        ("GB", "IE", "CY", "JE", "GG", "IM", "GI", "MT", "NG", "LK"),
-        ("P.L.C.", "Public Limited Company", "Public Ltd Co"),
-    ),
-    _Form("LLP", ("GB", "US")),
-    _Form("LLC", ("US",), ("L.L.C.",)),
-    _Form("L.P.", ("US", "CA", "GB"), ("LP",), cased=True),
-    _Form("Limited", _COMMON_LAW),
-    _Form("Ltd", _COMMON_LAW, ("Ltd.",)),
-    _Form("Inc.", ("US", "CA", "JP", "KR", "TW", "PH"), ("Inc", "Incorporated")),
-    _Form("Corporation", ("US", "CA", "JP", "TW", "KR")),
-    _Form("Corp.", ("US", "CA", "TW", "JP", "KR"), ("Corp",)),
-    _Form("Co.", ("US", "GB", "SA", "JP", "KR", "CN", "TW", "DE"), ("Co", "Company")),
-)
+
+@functools.cache
+def load_legal_forms(path: os.PathLike[str] | None = None) -> tuple[LegalForm, ...]:
+    """The legal forms of data/employers/legal_forms.csv (or the file at `path`), checked, in file order."""
+    rows = read_rows(path or "legal_forms.csv", ("form", "countries", "spellings", "where", "cased", "strict_dots"),
+                     optional=("spellings", "where", "cased", "strict_dots"))
+    unique(rows, "form")  # LEGAL_FORMS is keyed by the form: a second row would silently replace the first
+    forms: list[LegalForm] = []
+    for row in rows:
+        spellings = tuple(s.strip() for s in row["spellings"].split("|")) if row["spellings"] else ()
+        if any(not s for s in spellings):
+            raise row.error("spellings", f"an empty spelling in {row['spellings']!r} (spellings are separated by |)")
+        cased = row.choice("cased", ("auto", "yes", "no"), "auto")
+        forms.append(LegalForm(row["form"], row.countries("countries"), spellings, row.choice("where", _WHERE, "end"),
+                               None if cased == "auto" else cased == "yes", row.yes_no("strict_dots")))
+    return tuple(forms)
+
+
+_FORMS = load_legal_forms()
 
 LEGAL_FORMS: dict[str, tuple[str, ...]] = {form.name: form.countries for form in _FORMS}
 """Each legal form the stripper knows, with the ISO2 countries whose companies use it (a cue, not a proof)."""
@@ -200,30 +127,33 @@ def _tidy(text: str) -> str:
 
 # --- listing noise: share classes, par values and preferred-stock descriptions in exchange listings ---
 
-_SECURITY_CUT = re.compile(
-    r"\s+(?:Depositary\b|Each\s+Representing\b|\d+(?:\s+\d+/\d+|[.,]\d+)?\s*%|Fixed[- ]to[- ]Floating\b|"
-    r"(?:Non-?)?Cumulative\b|Perpetual\b|Redeemable\b|Convertible\b|Preferred\s+(?:Stock|Shares?|Units?)\b|"
-    r"Senior\s+Notes\b|Notes\s+due\b|Subordinated\b|Series\s+[A-Z0-9]{1,2}\b)",
-    re.IGNORECASE,
-)
-_NOISE_END = (
-    re.compile(r"\s*\(The\)$", re.IGNORECASE),
-    re.compile(r"[\s\-]+Class\s+[A-Z0-9]{1,2}(?:\s+(?:Common\s+Stock|Ordinary\s+Shares?|Shares?))?$", re.IGNORECASE),
-    re.compile(
-        r"\s+(?:Common\s+Stock|Ordinary\s+Shares?|Ord(?:inary)?\.?\s+Shs\.?|Shs|Shares|Units?|Registered\s+Shares|"
-        r"Bearer\s+Shares|(?:Subordinate\s+)?Voting\s+Shares|Depositary\s+Receipts?)$",
-        re.IGNORECASE,
-    ),
-    re.compile(r"(?:\s+|(?<=\.))[A-Z]{2}\s?-?\s?(?:,\d+|\d[\d,]*)$"),  # par value: "DL-,01", "EO 1", "YC 1"
-    re.compile(r"\s+-,\d+$"),
-    re.compile(r"\s+Ord\.?\s*[\d.]+$", re.IGNORECASE),
-    re.compile(r"(?:\s+|(?<=\.))(?:SP\.\s*)?AD[RS]S?[\d/ IVX]*$"),
-    re.compile(r"(?:\s+(?:NA|INH|ST|VZO|VZ|NAM))*\.?\s+O\.N\.$"),
-)
-_NOISE_END_UPPER = (  # only in all-capital listing names, where these tokens cannot be words
-    re.compile(r"\s+(?:INH|NA|VZO|NAM|NEW|DEL)\.?$"),
-    re.compile(r"\s+[ABCHNR]$"),
-)
+_NOISE_KINDS = ("cut", "drop", "drop_if_upper")
+
+
+@functools.cache
+def load_listing_noise(
+    path: os.PathLike[str] | None = None,
+) -> tuple[re.Pattern[str], tuple[re.Pattern[str], ...], tuple[re.Pattern[str], ...]]:
+    """The rules of data/employers/listing_noise.csv (or `path`): the cut, the drops, the all-capitals drops."""
+    cut: list[str] = []
+    drops: dict[str, list[re.Pattern[str]]] = {"drop": [], "drop_if_upper": []}
+    for row in read_rows(path or "listing_noise.csv", ("kind", "ignore_case", "pattern"), optional=("ignore_case",)):
+        kind = row.choice("kind", _NOISE_KINDS)
+        flags = re.IGNORECASE if row.yes_no("ignore_case") else 0
+        try:
+            compiled = re.compile(row["pattern"], flags)
+        except re.error as exc:
+            raise row.error("pattern", f"not a regular expression: {exc}") from None
+        if kind == "cut":
+            # One search for all cut rules: the name is cut at the first that starts anywhere.
+            cut.append(row["pattern"] if flags else f"(?-i:{row['pattern']})")
+        else:
+            drops[kind].append(compiled)
+    cut_re = re.compile(r"\s+(?:" + "|".join(cut) + ")", re.IGNORECASE) if cut else re.compile(r"(?!)")
+    return cut_re, tuple(drops["drop"]), tuple(drops["drop_if_upper"])
+
+
+_SECURITY_CUT, _NOISE_END, _NOISE_END_UPPER = load_listing_noise()
 
 
 def _is_upper(text: str) -> bool:
@@ -303,11 +233,18 @@ def country_cues(name: str) -> list[str]:
 
 # --- match keys and variants -------------------------------------------------------------------------
 
-# Letters that Unicode does not decompose into a base letter and an accent.
-_FOLD = str.maketrans(
-    {"ø": "o", "Ø": "O", "æ": "ae", "Æ": "AE", "œ": "oe", "Œ": "OE", "ł": "l", "Ł": "L", "đ": "d", "Đ": "D", "ı": "i",
-     "ð": "d", "þ": "th"}
-)
+
+@functools.cache
+def load_letter_folds(path: os.PathLike[str] | None = None) -> dict[int, str]:
+    """The str.translate table of data/employers/letter_folds.csv (or `path`): letters Unicode does not decompose."""
+    rows = unique(read_rows(path or "letter_folds.csv", ("letter", "ascii")), "letter")
+    for row in rows:
+        if len(row["letter"]) != 1:
+            raise row.error("letter", f"{row['letter']!r} is not one character")
+    return str.maketrans({row["letter"]: row["ascii"] for row in rows})
+
+
+_FOLD = load_letter_folds()
 _NON_WORD = re.compile(r"[\W_]+")
 
 
@@ -320,23 +257,17 @@ def match_key(text: str) -> str:
     return _NON_WORD.sub(" ", text).strip()
 
 
-_STOPWORDS = frozenset(
-    "of and the for in at on to a an de da do dos das del della di du des la le les el y e et und fur für van von der den zu"
-    .split()
-)
+@functools.cache
+def _words(source: Source, *, key: bool = True, single_word: bool = False) -> frozenset[str]:
+    # A list compared with match keys must be written as match keys, or an entry would silently never match.
+    return frozenset(read_words(source, normal=match_key if key else str.casefold, single_word=single_word))
+
+
+_STOPWORDS = _words("name_particles.txt", key=False, single_word=True)  # also compared in lower case ("für")
 # Words that, left on their own, name no employer: never offered as a variant.
-_GENERIC = frozenset(
-    """bank banking group holdings holding company corporation international national global capital resources energy
-    industries industrial commercial development investment investments financial finance services trust the state
-    central united first city general royal new people peoples pacific asia asian europe european america american
-    africa african world china oriental eastern western northern southern east west north south commonwealth federal
-    public private savings cooperative merchants mutual community regional metropolitan overseas universal
-    technology technologies systems solutions enterprise enterprises properties property real estate""".split()
-)
-_GENERIC_TAIL = frozenset(
-    "holdings holding hldgs hldg group grp groupe gruppe corporation corp company co companies".split()
-)
-_GENERIC_HEAD = frozenset("the grupo groupe gruppo".split())
+_GENERIC = _words("variant_generic_words.txt")
+_GENERIC_TAIL = _words("variant_generic_tails.txt", single_word=True)
+_GENERIC_HEAD = _words("variant_generic_heads.txt", key=False, single_word=True)
 _PARENS = re.compile(r"\s*\([^()]*\)")
 
 
@@ -409,8 +340,8 @@ def acronym(name: str) -> str | None:
     return "".join(initials).upper()
 
 
-_SECOND_LEVEL = frozenset("edu ac com co org net gov gob go or ne nic res sch mil int info biz gen ernet".split())
-_NOT_STEMS = frozenset("www mail web portal online home site en main ir investor investors corporate group".split())
+_SECOND_LEVEL = _words("domain_second_levels.txt", key=False, single_word=True)
+_NOT_STEMS = _words("domain_non_stems.txt", key=False, single_word=True)
 
 
 def domain_stem(domain: str) -> str | None:
