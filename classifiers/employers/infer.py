@@ -5,10 +5,14 @@ fit time, a few seconds), the ISIC votes of the name's nearest reference names i
 and a small table of institution words ("Hospital", "Ministry") for sectors the reference lacks.
 Country: the cues in the text (see employer_cues), backed by the countries of the nearest names.
 Confidences are calibrated on the employer benchmark's training split (benchmarks/employers.py).
+The institution words are data/employers/sector_keywords.csv, read once when this module loads.
 """
 
 from __future__ import annotations
 
+import functools
+import os
+import re
 from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -19,55 +23,34 @@ import scipy.sparse as sp
 
 from autocode.classifiers.employers.cues import CountryCue
 from autocode.classifiers.employers.names import match_key
+from autocode.classifiers.employers.wordlists import read_rows, unique
 from autocode.classifiers.prediction import Evidence
 
 __all__ = ["SectorModel", "SectorGuess", "CountryGuess", "infer_country", "interpolate", "KEYWORDS"]
 
+_MAX_KEYWORD_WORDS = 3
+_SECTION = re.compile(r"[A-U]")
+_DIVISION = re.compile(r"\d\d")
+
+
+@functools.cache
+def load_sector_keywords(path: os.PathLike[str] | None = None) -> dict[str, tuple[str, str]]:
+    """Phrase -> (ISIC section, division), from data/employers/sector_keywords.csv (or `path`), in file order."""
+    rows = unique(read_rows(path or "sector_keywords.csv", ("phrase", "section", "division")), "phrase")
+    out: dict[str, tuple[str, str]] = {}
+    for row in rows:
+        phrase = row.key("phrase", match_key, _MAX_KEYWORD_WORDS)
+        if not _SECTION.fullmatch(row["section"]):
+            raise row.error("section", f"{row['section']!r} is not an ISIC Rev.4 section letter (A to U)")
+        if not _DIVISION.fullmatch(row["division"]):
+            raise row.error("division", f"{row['division']!r} is not a two-digit ISIC Rev.4 division")
+        out[phrase] = (row["section"], row["division"])
+    return out
+
+
 # Words that name what an institution does, as (ISIC section, division). The model learns most of these
 # from the reference names; the table matters for sectors listed companies rarely are (O, Q, S, A, N).
-KEYWORDS: dict[str, tuple[str, str]] = {
-    "bank": ("K", "64"), "banking": ("K", "64"), "bancorp": ("K", "64"), "bancshares": ("K", "64"),
-    "insurance": ("K", "65"), "assurance": ("K", "65"), "reinsurance": ("K", "65"), "takaful": ("K", "65"),
-    "securities": ("K", "66"), "asset management": ("K", "66"), "capital markets": ("K", "66"),
-    "university": ("P", "85"), "universiti": ("P", "85"), "universitas": ("P", "85"), "college": ("P", "85"),
-    "school": ("P", "85"), "polytechnic": ("P", "85"), "politeknik": ("P", "85"), "academy": ("P", "85"),
-    "kindergarten": ("P", "85"), "institute of technology": ("P", "85"), "kolej": ("P", "85"),
-    "hospital": ("Q", "86"), "clinic": ("Q", "86"), "medical centre": ("Q", "86"), "medical center": ("Q", "86"),
-    "healthcare": ("Q", "86"), "nursing home": ("Q", "87"), "dental": ("Q", "86"),
-    "airlines": ("H", "51"), "airline": ("H", "51"), "airways": ("H", "51"), "air lines": ("H", "51"),
-    "shipping": ("H", "50"), "logistics": ("H", "52"), "freight": ("H", "52"), "courier": ("H", "53"),
-    "railway": ("H", "49"), "railways": ("H", "49"), "transit": ("H", "49"), "airport": ("H", "52"),
-    "hotel": ("I", "55"), "hotels": ("I", "55"), "resort": ("I", "55"), "restaurant": ("I", "56"),
-    "cafe": ("I", "56"), "catering": ("I", "56"),
-    "software": ("J", "62"), "telecom": ("J", "61"), "telecommunications": ("J", "61"), "broadcasting": ("J", "60"),
-    "publishing": ("J", "58"), "newspaper": ("J", "58"),
-    "construction": ("F", "41"), "builders": ("F", "41"), "contractors": ("F", "43"),
-    "mining": ("B", "07"), "mines": ("B", "07"), "minerals": ("B", "07"), "gold": ("B", "07"), "coal": ("B", "05"),
-    "petroleum": ("B", "06"), "oil and gas": ("B", "06"),
-    "pharma": ("C", "21"), "pharmaceutical": ("C", "21"), "pharmaceuticals": ("C", "21"), "motors": ("C", "29"),
-    "automotive": ("C", "29"), "steel": ("C", "24"), "cement": ("C", "23"), "textiles": ("C", "13"),
-    "semiconductor": ("C", "26"), "brewery": ("C", "11"), "chemicals": ("C", "20"),
-    "power": ("D", "35"), "electricity": ("D", "35"), "utilities": ("D", "35"), "water supply": ("E", "36"),
-    "waste": ("E", "38"), "recycling": ("E", "38"),
-    "real estate": ("L", "68"), "realty": ("L", "68"), "properties": ("L", "68"), "reit": ("L", "68"),
-    "supermarket": ("G", "47"), "retail": ("G", "47"), "department store": ("G", "47"), "wholesale": ("G", "46"),
-    "ministry": ("O", "84"), "government": ("O", "84"), "council": ("O", "84"), "municipality": ("O", "84"),
-    "municipal": ("O", "84"), "police": ("O", "84"), "army": ("O", "84"), "navy": ("O", "84"),
-    "air force": ("O", "84"), "armed forces": ("O", "84"), "civil service": ("O", "84"), "department of": ("O", "84"),
-    "embassy": ("O", "84"), "customs": ("O", "84"), "central bank": ("K", "64"), "monetary authority": ("K", "64"),
-    "church": ("S", "94"), "mosque": ("S", "94"), "charity": ("S", "94"), "ngo": ("S", "94"),
-    "association": ("S", "94"),
-    "trade union": ("S", "94"), "salon": ("S", "96"), "laundry": ("S", "96"),
-    "law firm": ("M", "69"), "lawyers": ("M", "69"), "solicitors": ("M", "69"), "advocates": ("M", "69"),
-    "accountants": ("M", "69"), "accounting": ("M", "69"), "audit": ("M", "69"), "consulting": ("M", "70"),
-    "consultancy": ("M", "70"), "consultants": ("M", "70"), "architects": ("M", "71"), "advertising": ("M", "73"),
-    "research institute": ("M", "72"), "veterinary": ("M", "75"),
-    "security services": ("N", "80"), "staffing": ("N", "78"), "recruitment": ("N", "78"), "cleaning": ("N", "81"),
-    "travel agency": ("N", "79"), "travel": ("N", "79"),
-    "farm": ("A", "01"), "farms": ("A", "01"), "plantation": ("A", "01"), "plantations": ("A", "01"),
-    "agriculture": ("A", "01"), "fisheries": ("A", "03"), "forestry": ("A", "02"),
-}
-_MAX_KEYWORD_WORDS = 3
+KEYWORDS: dict[str, tuple[str, str]] = load_sector_keywords()
 
 
 def keyword_hits(text: str) -> list[tuple[str, str, str]]:
