@@ -20,7 +20,7 @@ import numpy as np
 from autocode.classifiers.codebook import Codebook
 from autocode.classifiers.prediction import Prediction
 from autocode.service.api.config import Settings
-from autocode.service.stores.catalogue import find_codebook, model_dir
+from autocode.service.builder import FeedbackFeed, Source, Target, build_base, catalogue_source, with_llm, with_memory
 
 if TYPE_CHECKING:
     from autocode.classifiers.feedback import FeedbackMemory
@@ -35,24 +35,6 @@ class NotReady(RuntimeError):
     """A model is asked for before start-up finished loading it."""
 
 
-class Target:
-    """What a text is coded into: `codebook:<id>` (zero-shot) or `model:<id>` (trained)."""
-
-    def __init__(self, kind: str, ident: str) -> None:
-        self.kind, self.ident = kind, ident
-
-    @property
-    def key(self) -> str:
-        """The target as one string, the key feedback and jobs are filed under."""
-        return f"{self.kind}:{self.ident}"
-
-    @classmethod
-    def parse(cls, key: str) -> Target:
-        """The inverse of `key`."""
-        kind, _, ident = key.partition(":")
-        return cls(kind, ident)
-
-
 class Engine:
     """Loads and caches classifiers per target, applies feedback, and owns the employer resolver."""
 
@@ -65,8 +47,8 @@ class Engine:
         self.load_seconds: float | None = None
         self._lock = threading.RLock()
         self._classifiers: OrderedDict[tuple[str, Any], tuple[Any, Any]] = OrderedDict()  # key -> (stamp, classifier)
-        self._feedback_seen: dict[str, int] = {}
-        self._feedback: FeedbackStore | None = None
+        self._feed: FeedbackFeed | None = None
+        self._chat: Any = None
 
     # ------------------------------------------------------------------ start-up
 
@@ -81,7 +63,7 @@ class Engine:
             encoder = get_encoder(self.settings.encoder)
             encoder.encode(["warm-up"])  # the first call pays one-off costs; a request should not
             self.loaded.append(f"encoder:{self.settings.encoder}")
-            self._feedback = FeedbackStore()
+            self._feed = FeedbackFeed(FeedbackStore())
             for codebook_id in self.settings.preload_codebooks:
                 self.loading = f"codebook {codebook_id}"
                 self.classifier(Target("codebook", codebook_id))
@@ -106,23 +88,16 @@ class Engine:
     @property
     def feedback_store(self) -> FeedbackStore:
         """The feedback store (opened during start-up)."""
-        if self._feedback is None:
+        if self._feed is None:
             raise NotReady("still loading")
-        return self._feedback
+        return self._feed.store
 
     # ------------------------------------------------------------------ targets
 
     def codebook(self, target: Target) -> Codebook:
         """The codebook a target codes into."""
-        if target.kind == "codebook":
-            return find_codebook(target.ident)
-        return self._base(target).codebook
-
-    def _stamp(self, target: Target) -> Any:
-        # A retrained model or re-uploaded codebook must not be served from the cache.
-        if target.kind == "model":
-            return (model_dir(target.ident) / "model.json").stat().st_mtime_ns
-        return find_codebook(target.ident).model_dump_json()
+        source = catalogue_source(target)
+        return source.codebook if source.codebook is not None else self._base(source).codebook
 
     def _cached(self, key: tuple[str, Any], stamp: Any, build: Any) -> Any:
         with self._lock:
@@ -136,30 +111,17 @@ class Engine:
                 self._classifiers.popitem(last=False)
             return value
 
-    def _base(self, target: Target) -> Any:
-        from autocode.classifiers.cascade import Cascade
-        from autocode.classifiers.model import load_model
-        from autocode.embeddings import get_encoder
-
-        stamp = self._stamp(target)
-        if target.kind == "model":
-            return self._cached(("base", target.key), stamp, lambda: load_model(model_dir(target.ident)))
-        book = find_codebook(target.ident)
-        return self._cached(("base", target.key), stamp, lambda: Cascade(get_encoder(self.settings.encoder), book).fit([], []))
+    def _base(self, source: Source) -> Any:
+        # The stamp changes with a retrained model or a re-uploaded codebook, which must not be served from the cache.
+        return self._cached(("base", source.target.key), source.stamp(), lambda: build_base(source, self.settings.encoder))
 
     def classifier(self, target: Target) -> FeedbackMemory:
         """The target's classifier wrapped in its feedback memory, brought up to date with the feedback store."""
-        from autocode.classifiers.feedback import FeedbackMemory
-
-        base = self._base(target)
-        memory = self._cached(("memory", target.key), id(base), lambda: FeedbackMemory(base, base.encoder, base.codebook))
-        if self._feedback is not None:
-            with self._lock:
-                seen = self._feedback_seen.get(target.key, 0) if len(memory) else 0
-                rows = self._feedback.for_target(target.key, after_id=seen)  # only what arrived since the last request
-                if rows:
-                    memory.add_many([(r["text"], r["codes"], r.get("note", "")) for r in rows])
-                    self._feedback_seen[target.key] = max(int(r["feedback_id"]) for r in rows)
+        base = self._base(catalogue_source(target))
+        # The stamp is the base itself (compared by identity), so a rebuilt base gets a new, empty memory.
+        memory = self._cached(("memory", target.key), base, lambda: with_memory(base))
+        if self._feed is not None:
+            self._feed.catch_up(memory, target.key)  # only what arrived since the last request
         return memory
 
     def classify(self, target: Target, texts: list[str], labels: Sequence[str] | None = None) -> list[Prediction]:
@@ -167,21 +129,21 @@ class Engine:
         from autocode.classifiers.restrict import restrict_to_labels
 
         memory = self.classifier(target)
-        decider = self._adjudicated(memory) if self.settings.llm_url else memory
+        decider = self._adjudicated(memory, target) if self.settings.llm_url else memory
         predictions = decider.predict(texts)
         return restrict_to_labels(memory.base, texts, predictions, labels) if labels else predictions
 
-    def _adjudicated(self, memory: Any) -> Any:
-        # Review items go to the LLM; one client (and its connection pool) per process, one wrapper per classifier.
-        from autocode.service.llm.options import LLMOptions, make_adjudicator, make_chat
+    def _adjudicated(self, memory: Any, target: Target) -> Any:
+        # Review items go to the LLM; one client (and its connection pool) per process, one wrapper per memory.
+        from autocode.service.llm.options import LLMOptions, make_chat
 
         s = self.settings
         options = LLMOptions(url=s.llm_url, model=s.llm_model, key_env=s.llm_api_key_env, timeout=s.llm_timeout,
                              concurrency=s.llm_concurrency, accept=s.llm_accept, mode=s.llm_mode)
         with self._lock:
-            if getattr(self, "_chat", None) is None:
+            if self._chat is None:
                 self._chat = make_chat(options)
-        return self._cached(("llm", id(memory)), id(memory), lambda: make_adjudicator(memory, options, chat=self._chat))
+        return self._cached(("llm", target.key), memory, lambda: with_llm(memory, options, chat=self._chat))
 
     # ------------------------------------------------------------------ employers
 

@@ -26,7 +26,7 @@ from typing import IO, Any, BinaryIO, Self
 import pyarrow as pa
 
 from autocode.embeddings.durable import atomic_file
-from autocode.errors import InvalidError, LimitError
+from autocode.errors import AutocodeError, InvalidError, LimitError
 from autocode.service.batch.runner import BatchInterrupted, Decide, run_batch
 from autocode.service.paths import autocode_home
 from autocode.service.stores.sqlite import SqliteStore
@@ -419,7 +419,7 @@ class JobRunner:
 def _one_line(exc: BaseException, job: Job) -> str:
     """An exception as one line for a client: its own message for expected errors, the type name too otherwise."""
     text = " ".join(str(exc).split()).replace(job.input_path, job.filename)
-    if not isinstance(exc, ValueError) or not text:
+    if not isinstance(exc, (AutocodeError, ValueError)) or not text:  # a model deleted after the upload is expected too
         text = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
     return text[:_MAX_ERROR_CHARS]
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import hashlib
+import contextlib
 import tempfile
+from collections.abc import Iterator
 from importlib.resources import files
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -15,6 +16,7 @@ from autocode.service.cli.common import console, err, fail
 
 if TYPE_CHECKING:
     from autocode.service.llm.options import LLMOptions
+    from autocode.service.stores.feedback import FeedbackStore
 
 
 def code(
@@ -71,75 +73,53 @@ def code_file(
     llm: LLMOptions | None = None,
 ) -> None:
     """The body of `autocode code`, callable from other commands (demo) with plain arguments."""
-    from autocode.classifiers.codebook import CodebookError
-
-    from autocode.service.batch.runner import BatchError, BatchInterrupted, interrupted_run, make_job_key, run_batch
+    from autocode.errors import AutocodeError
+    from autocode.service.batch.runner import BatchInterrupted, classifier_decider, interrupted_run, make_job_key, run_batch
+    from autocode.service.builder import build_classifier, source_for
     from autocode.service.tables.readers import open_reader
-    from autocode.service.tables.formats import TableError
 
     output = output or default_output(data)
     if data.exists() and output.exists() and output.resolve() == data.resolve():
         fail(f"{output}: the output would overwrite the input; choose another --output")
     try:
         open_reader(data, column).close()  # a wrong file or column fails before the model loads
-        if (codebook is None) == (model is None):
-            fail("give exactly one of --codebook ID|PATH or --model MODEL_DIR")
-        decide, identity, adjudicator = _decider(codebook, model, encoder, llm)
-        job_key = make_job_key(data, column, identity)
+        with _feedback_store() as store:
+            built = build_classifier(source_for(codebook, model), encoder=encoder, feedback_store=store, llm=llm)
+        job_key = make_job_key(data, column, built.identity)
         done = interrupted_run(job_key)
         if done and not resume:
             err.print(f"[yellow]note:[/] an interrupted run of this job had coded {done:,} rows; starting again. "
                       "Use --resume to continue it instead.")
-        summary = run_batch(data, column, decide, output, job_key=job_key, resume=resume, chunk_rows=chunk_rows, max_chars=max_chars)
+        summary = run_batch(data, column, classifier_decider(built.classifier), output, job_key=job_key, resume=resume,
+                            chunk_rows=chunk_rows, max_chars=max_chars)
     except BatchInterrupted as stop:
         err.print(f"[yellow]interrupted[/] after {stop.rows_done:,} rows; run the same command with --resume to continue.")
         raise typer.Exit(code=130) from None
-    except (TableError, CodebookError, BatchError, ValueError) as exc:
+    except (AutocodeError, ValueError) as exc:
         fail(str(exc))
     if show > 0:
         _print_rows(output, column, show)
     _print_summary(summary, wrote=not temporary)
-    if adjudicator is not None:
-        s = adjudicator.stats
+    if built.feedback_id:
+        texts = len(built.memory)
+        console.print(f"feedback: {texts:,} corrected text{'' if texts == 1 else 's'} applied, "
+                      f"stored for {built.source.target.key} up to correction {built.feedback_id}")
+    if built.adjudicator is not None:
+        s = built.adjudicator.stats
         console.print(f"LLM adjudicator: asked {s.asked:,} · decided {s.decided:,} · none fits {s.none:,} · "
                       f"no usable answer {s.failed:,} · over budget {s.over_budget:,} · calls {s.calls:,} · from cache {s.cached:,}")
 
 
-def _decider(codebook: str | None, model: Path | None, encoder: str, llm: LLMOptions | None):  # noqa: ANN202
-    """The decide function, a string that identifies it for resuming, and the adjudicator if one is on."""
-    decide, identity = _base_decider(codebook, model, encoder)
-    if llm is None or not llm.enabled:
-        return decide, identity, None
-    from autocode.service.batch.runner import classifier_decider
-    from autocode.service.llm.options import make_adjudicator
+@contextlib.contextmanager
+def _feedback_store() -> Iterator[FeedbackStore | None]:
+    # The server's store, when there is one: coding only reads it, so it is not created for a run.
+    from autocode.service.stores.feedback import FeedbackStore, default_feedback_path
 
-    adjudicator = make_adjudicator(decide.classifier, llm)  # type: ignore[attr-defined]
-    return classifier_decider(adjudicator), f"{identity}+llm:{llm.identity}", adjudicator
-
-
-def _base_decider(codebook: str | None, model: Path | None, encoder: str):  # noqa: ANN202 (a Decide and its identity)
-    """The decide function for the chosen codebook or model, and a string that identifies it for resuming."""
-    from autocode.service.batch.runner import classifier_decider
-
-    if model is not None:
-        from autocode.classifiers.model import ModelFormatError, ModelMismatchError, load_model
-
-        if not model.is_dir():
-            fail(f"{model}: no such model folder")
-        try:
-            cascade = load_model(model)
-        except (ModelFormatError, ModelMismatchError) as exc:
-            fail(str(exc))
-        return classifier_decider(cascade), f"model:{model.resolve()}@{model.stat().st_mtime_ns}"
-    from autocode.classifiers.cascade import Cascade
-    from autocode.classifiers.codebook import load_codebook
-    from autocode.embeddings import get_encoder
-
-    book = load_codebook(codebook)  # type: ignore[arg-type]
-    digest = hashlib.sha256(book.model_dump_json().encode()).hexdigest()[:12]
-    # No labelled data: the cascade runs exact alias matching, then zero-shot on the labels' own words.
-    classifier = Cascade(get_encoder(encoder), book).fit([], [])
-    return classifier_decider(classifier), f"codebook:{book.id}@{book.version}#{digest}:{encoder}"
+    if not default_feedback_path().is_file():
+        yield None
+        return
+    with FeedbackStore() as store:
+        yield store
 
 
 def _print_rows(output: Path, column: str, limit: int) -> None:
