@@ -269,8 +269,8 @@ def _timed(cmd: list[str], env: dict[str, str], cwd: Path) -> float:
     return elapsed
 
 
-_MINILM_ONE = "from embeddings import get_encoder; get_encoder('minilm').encode(['paid study leave on exam days'])"
-_USE_ONE = "from embeddings import get_encoder; get_encoder('use-multilingual').encode(['paid study leave on exam days'])"
+_MINILM_ONE = "from autocode.embeddings import get_encoder; get_encoder('minilm').encode(['paid study leave on exam days'])"
+_USE_ONE = "from autocode.embeddings import get_encoder; get_encoder('use-multilingual').encode(['paid study leave on exam days'])"
 
 
 def top_imports(cmd: list[str], env: dict[str, str], cwd: Path, top: int = 5) -> list[tuple[str, float]]:
