@@ -48,7 +48,8 @@ def test_cascade_codes_held_out_texts_well(cascade: Cascade, banking) -> None:
     for p in predictions:
         assert len(p.codes) == 1 and 0.0 < p.confidence < 1.0
         assert p.method in {"alias", cascade.method_name}
-        assert p.needs_review == (p.confidence < cascade.threshold_ or p.reason is not None)
+        # A prediction's confidence is rounded to 6 places and calibrated confidences are steps, so one can sit on the threshold.
+        assert p.needs_review == (p.confidence < round(cascade.threshold_, 6) or p.reason is not None)
     assert any(e.kind == "neighbour" for e in predictions[0].evidence)
 
 
