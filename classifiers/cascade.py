@@ -32,31 +32,23 @@ from typing import Any, Self
 import numpy as np
 
 from autocode.classifiers.methods.alias import AliasClassifier
-from autocode.classifiers.calibration import (
-    DEFAULT_TARGET_ACCURACY,
-    Calibrator,
-    assign_folds,
-    choose_threshold,
-    label_matrix,
-    ordered_classes,
-)
+from autocode.classifiers.calibration import MIN_CALIBRATION_ROWS, Calibrator
 from autocode.classifiers.codebook import Codebook
+from autocode.classifiers.label_matrix import label_matrix, ordered_classes
 from autocode.classifiers.methods.head import LexicalHead, LinearHead, LogisticModel
 from autocode.classifiers.methods.knn import KNNClassifier, top_k, vote
 from autocode.classifiers.normalise import has_words
 from autocode.classifiers.pooling import deciding_chunk, expand, pool
 from autocode.classifiers.prediction import Evidence, Prediction
 from autocode.classifiers.methods.zeroshot import ZeroShotClassifier, label_prototype
+from autocode.classifiers.out_of_fold import assign_folds
+from autocode.classifiers.thresholds import DEFAULT_TARGET_ACCURACY, OOD_FLOOR_CAP, choose_threshold
 from autocode.embeddings import Encoder
 
 COMPONENTS = ("knn", "head", "lexical")
 DEFAULT_METHODS = ("alias", "knn", "head", "lexical", "zero-shot")
 # Above this many training rows, C is chosen on one fold and CV uses 3 folds: keeps a 10k-row fit in minutes.
 LARGE_TRAINING_SET = 3000
-# Fewer out-of-fold rows than this cannot calibrate anything: the model says it is uncalibrated.
-MIN_CALIBRATION_ROWS = 10
-# The novelty floor never exceeds this cosine similarity (MiniLM puts unrelated sentences at ~0-0.3).
-OOD_FLOOR_CAP = 0.4
 _EPS = 1e-9
 
 

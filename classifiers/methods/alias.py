@@ -7,8 +7,8 @@ from typing import Any, Self
 
 import numpy as np
 
-from autocode.classifiers.calibration import label_matrix
 from autocode.classifiers.codebook import Codebook
+from autocode.classifiers.label_matrix import label_matrix
 from autocode.classifiers.normalise import normalise_key
 from autocode.classifiers.prediction import Evidence, Prediction
 

@@ -12,14 +12,9 @@ from typing import TYPE_CHECKING, Any, Self
 
 import numpy as np
 
-from autocode.classifiers.calibration import (
-    label_matrix,
-    ordered_classes,
-    proba_to_predictions,
-    sigmoid,
-    softmax,
-)
 from autocode.classifiers.codebook import Codebook
+from autocode.classifiers.label_matrix import label_matrix, ordered_classes
+from autocode.classifiers.methods.standalone import proba_to_predictions
 from autocode.classifiers.prediction import Prediction
 from autocode.embeddings import Encoder
 
@@ -30,6 +25,18 @@ if TYPE_CHECKING:
     from sklearn.feature_extraction.text import CountVectorizer
 
     Features = np.ndarray | sparse.spmatrix
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    """Row-wise softmax."""
+    z = logits - logits.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def sigmoid(logits: np.ndarray) -> np.ndarray:
+    """Element-wise logistic function, stable for large magnitudes."""
+    return 0.5 * (1.0 + np.tanh(0.5 * logits))
 
 
 class LogisticModel:

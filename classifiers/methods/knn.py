@@ -7,8 +7,9 @@ from typing import Any, Self
 
 import numpy as np
 
-from autocode.classifiers.calibration import label_matrix, ordered_classes, proba_to_predictions
 from autocode.classifiers.codebook import Codebook
+from autocode.classifiers.label_matrix import label_matrix, ordered_classes
+from autocode.classifiers.methods.standalone import proba_to_predictions
 from autocode.classifiers.prediction import Evidence, Prediction
 from autocode.embeddings import Encoder, VectorIndex
 

@@ -9,10 +9,13 @@ import pandas as pd
 import pytest
 
 from autocode.classifiers.methods.alias import AliasClassifier, match_key
-from autocode.classifiers.calibration import Calibrator, assign_folds, choose_threshold, label_matrix
+from autocode.classifiers.calibration import Calibrator
 from autocode.classifiers.codebook import load_codebook
+from autocode.classifiers.label_matrix import label_matrix
 from autocode.classifiers.methods.head import LexicalHead, LinearHead
 from autocode.classifiers.methods.knn import KNNClassifier
+from autocode.classifiers.out_of_fold import assign_folds
+from autocode.classifiers.thresholds import choose_threshold
 from autocode.embeddings import Encoder
 
 BANKING = Path(__file__).resolve().parents[1] / "data" / "banking77"  # the CC BY 4.0 subset in tests/data (SOURCES.md there)
