@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Self
+from typing import Any, ClassVar, Self
 
 import numpy as np
 
 from autocode.classifiers.codebook import Codebook
 from autocode.classifiers.label_matrix import label_matrix
+from autocode.classifiers.methods.component import Role
 from autocode.classifiers.normalise import normalise_key
 from autocode.classifiers.prediction import Evidence, Prediction
 
@@ -24,7 +25,8 @@ def match_key(text: str) -> str:
 class AliasClassifier:
     """Decides a text only on an exact (normalised) match; every other text is passed on."""
 
-    method = "alias"
+    method: ClassVar[str] = "alias"
+    role: ClassVar[Role] = "exact"
 
     def __init__(self, codebook: Codebook, *, confidence: float = 0.99, use_training: bool = True) -> None:
         self.codebook = codebook

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, Self
+from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 import numpy as np
 
 from autocode.classifiers.codebook import Codebook
 from autocode.classifiers.label_matrix import label_matrix, ordered_classes
+from autocode.classifiers.methods.component import Fold, Role, Rows, Settings
 from autocode.classifiers.methods.standalone import proba_to_predictions
 from autocode.classifiers.prediction import Prediction
 from autocode.embeddings import Encoder
@@ -182,7 +183,7 @@ class CharNgrams:
 class _Head:
     """What both heads share: classes, fit on a label matrix, predictions from probabilities."""
 
-    method = "head"
+    method: ClassVar[str] = "head"
 
     def __init__(self, *, C: float, multi_label: bool, review_threshold: float, codebook: Codebook | None) -> None:
         self.C = C
@@ -231,7 +232,9 @@ class _Head:
 class LinearHead(_Head):
     """Logistic regression on the encoder's sentence embeddings."""
 
-    method = "head"
+    method: ClassVar[str] = "head"
+    role: ClassVar[Role] = "blend"
+    costly: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -263,11 +266,50 @@ class LinearHead(_Head):
         obj.model_ = model
         return obj
 
+    # ------------------------------------------------------------------ as a blend method (methods/component.py)
+
+    @classmethod
+    def grid(cls, settings: Settings) -> list[dict[str, Any]]:
+        """Each C of the Cascade's c_grid."""
+        return [{"C": c} for c in settings.c_grid]
+
+    @classmethod
+    def default_params(cls, settings: Settings) -> dict[str, Any]:
+        """C 10."""
+        return {"C": 10.0}
+
+    @classmethod
+    def fold_proba(cls, fold: Fold, grid: list[dict[str, Any]]) -> list[np.ndarray]:
+        """The held-out rows' probabilities at each C, fitted from the smallest C up."""
+        out: dict[int, np.ndarray] = {}
+        warm: LogisticModel | None = None
+        # Warm-started from the previous, smaller C's weights: the solver starts near its answer.
+        for i in sorted(range(len(grid)), key=lambda i: grid[i]["C"]):
+            warm = LogisticModel(C=grid[i]["C"], multi_label=fold.train.multi_label).fit(fold.train.x, fold.train.y, warm)
+            out[i] = warm.proba(fold.x_test)
+        return [out[i] for i in range(len(grid))]
+
+    @classmethod
+    def fit_component(cls, encoder: Encoder, rows: Rows, params: dict[str, Any]) -> LinearHead:
+        """The head fitted on every row's embedding at the chosen C."""
+        return cls(encoder, C=params["C"], multi_label=rows.multi_label).fit_features(rows.x, rows.y, rows.classes)
+
+    @classmethod
+    def load_component(cls, encoder: Encoder, params: dict[str, Any], arrays: dict[str, np.ndarray]) -> LinearHead:
+        """from_state(), as the blend's registry calls it."""
+        return cls.from_state(encoder, params, arrays)
+
+    def blend_proba(self, x: np.ndarray, texts: list[str], neighbours: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+        """The head's probabilities for the embeddings x."""
+        return self.model_.proba(x)
+
 
 class LexicalHead(_Head):
     """Logistic regression on character n-grams: catches wording the sentence embedding blurs."""
 
-    method = "lexical"
+    method: ClassVar[str] = "lexical"
+    role: ClassVar[Role] = "blend"
+    costly: ClassVar[bool] = False  # a grid of one C: nothing to narrow
 
     def __init__(
         self,
@@ -312,3 +354,40 @@ class LexicalHead(_Head):
         obj.classes_ = list(params["classes"])
         obj.model_ = model
         return obj
+
+    # ------------------------------------------------------------------ as a blend method (methods/component.py)
+
+    @classmethod
+    def grid(cls, settings: Settings) -> list[dict[str, Any]]:
+        """The Cascade's one lexical_c: the lexical head's C is not tuned."""
+        return [{"C": settings.lexical_c}]
+
+    @classmethod
+    def default_params(cls, settings: Settings) -> dict[str, Any]:
+        """The Cascade's lexical_c."""
+        return {"C": settings.lexical_c}
+
+    @classmethod
+    def fold_proba(cls, fold: Fold, grid: list[dict[str, Any]]) -> list[np.ndarray]:
+        """The held-out rows' probabilities, with the n-gram vocabulary learnt on the fold's training texts only."""
+        out = []
+        for params in grid:
+            head = cls(C=params["C"], multi_label=fold.train.multi_label).prepare(fold.train.texts)
+            head.fit_features(head.features(fold.train.texts), fold.train.y, fold.train.classes)
+            out.append(head.model_.proba(head.features(fold.texts_test)))
+        return out
+
+    @classmethod
+    def fit_component(cls, encoder: Encoder, rows: Rows, params: dict[str, Any]) -> LexicalHead:
+        """The head fitted on every row's n-grams at the chosen C."""
+        head = cls(C=params["C"], multi_label=rows.multi_label).prepare(rows.texts)
+        return head.fit_features(head.features(rows.texts), rows.y, rows.classes)
+
+    @classmethod
+    def load_component(cls, encoder: Encoder, params: dict[str, Any], arrays: dict[str, np.ndarray]) -> LexicalHead:
+        """from_state(), as the blend's registry calls it (no encoder needed)."""
+        return cls.from_state(params, arrays)
+
+    def blend_proba(self, x: np.ndarray, texts: list[str], neighbours: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+        """The head's probabilities for the texts' n-grams."""
+        return self.model_.proba(self.features(texts))

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
-from typing import Any, Self
+from typing import Any, ClassVar, Self
 
 import numpy as np
 
 from autocode.classifiers.codebook import Codebook
 from autocode.classifiers.label_matrix import label_matrix, ordered_classes
+from autocode.classifiers.methods.component import Fold, Role, Rows, Settings
 from autocode.classifiers.methods.standalone import proba_to_predictions
 from autocode.classifiers.prediction import Evidence, Prediction
 from autocode.embeddings import Encoder, VectorIndex
@@ -42,9 +44,15 @@ def top_k(queries: np.ndarray, base: np.ndarray, k: int) -> tuple[np.ndarray, np
 
 
 class KNNClassifier:
-    """Similarity-weighted vote of the k nearest training examples; evidence is those examples."""
+    """Similarity-weighted vote of the k nearest training examples; evidence is those examples.
 
-    method = "knn"
+    In the Cascade it is a blend method and also the neighbour memory (evidence, novelty, chunk
+    relevance), so it is fitted even when it has no weight, and model.py saves it with its index.
+    """
+
+    method: ClassVar[str] = "knn"
+    role: ClassVar[Role] = "blend"
+    costly: ClassVar[bool] = False  # one search serves every (k, temperature): each fold tries the whole grid
 
     def __init__(
         self,
@@ -120,6 +128,33 @@ class KNNClassifier:
             names=(lambda c: self.codebook.get(c).name) if self.codebook else None,
             evidence=lambda i: evidence[i],
         )
+
+    # ------------------------------------------------------------------ as a blend method (methods/component.py)
+
+    @classmethod
+    def grid(cls, settings: Settings) -> list[dict[str, Any]]:
+        """Every (k, temperature) pair of the Cascade's k_grid and temperature_grid."""
+        return [{"k": k, "temperature": t} for k, t in itertools.product(settings.k_grid, settings.temperature_grid)]
+
+    @classmethod
+    def default_params(cls, settings: Settings) -> dict[str, Any]:
+        """k 10 at temperature 0.05."""
+        return {"k": 10, "temperature": 0.05}
+
+    @classmethod
+    def fold_proba(cls, fold: Fold, grid: list[dict[str, Any]]) -> list[np.ndarray]:
+        """The held-out rows' votes from the fold's neighbour search, for each grid entry."""
+        scores, rows = fold.neighbours
+        return [vote(scores, rows, fold.train.y, p["k"], p["temperature"]) for p in grid]
+
+    @classmethod
+    def fit_component(cls, encoder: Encoder, rows: Rows, params: dict[str, Any]) -> KNNClassifier:
+        """Index every row at the chosen k and temperature."""
+        return cls(encoder, multi_label=rows.multi_label, **params).fit_vectors(rows.x, rows.y, rows.texts, rows.classes)
+
+    def blend_proba(self, x: np.ndarray, texts: list[str], neighbours: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+        """The vote of the neighbours already found for x."""
+        return self.proba_vectors(x, neighbours)
 
     def get_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         """JSON-ready parameters and arrays for saving (the index itself is saved by its own save())."""

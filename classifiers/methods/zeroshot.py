@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Self
+from typing import ClassVar, Self
 
 import numpy as np
 
 from autocode.classifiers.codebook import Codebook
+from autocode.classifiers.methods.component import Role
 from autocode.classifiers.prediction import Evidence, Prediction
 from autocode.embeddings import Encoder
 
@@ -28,7 +29,8 @@ def softmax(scores: np.ndarray, temperature: float) -> np.ndarray:
 class ZeroShotClassifier:
     """Scores a text against each leaf label's prototype, aliases and examples; the best match wins."""
 
-    method = "zero-shot"
+    method: ClassVar[str] = "zero-shot"
+    role: ClassVar[Role] = "fallback"
 
     def __init__(
         self,
