@@ -27,7 +27,7 @@ from autocode.classifiers.methods.alias import AliasClassifier
 from autocode.classifiers.calibration import Calibrator
 from autocode.classifiers.cascade import Cascade
 from autocode.classifiers.codebook import parse_codebook
-from autocode.classifiers.methods.head import LexicalHead, LinearHead
+from autocode.classifiers.methods import blend_methods
 from autocode.classifiers.methods.knn import KNNClassifier
 from autocode.classifiers.methods.zeroshot import ZeroShotClassifier
 from autocode.embeddings import ENCODERS, Encoder, VectorIndex, get_encoder
@@ -232,10 +232,10 @@ def _rebuild(path: Path, manifest: dict[str, Any], encoder: Encoder, codebook: A
         index = VectorIndex.load(path / KNN_DIR, expect_model=encoder.name, expect_dim=encoder.dim)
         texts = json.loads((path / KNN_TEXTS).read_text(encoding="utf-8"))
         cascade.knn_ = KNNClassifier.from_state(encoder, components["knn"], arrays("knn"), texts, index)
-    if "head" in components:
-        cascade.components_["head"] = LinearHead.from_state(encoder, components["head"], arrays("head"))
-    if "lexical" in components:
-        cascade.components_["lexical"] = LexicalHead.from_state(components["lexical"], arrays("lexical"))
+    for name, method in blend_methods().items():
+        # The kNN, the neighbour memory, was loaded above with its index; other blend methods rebuild from their state.
+        if name != KNNClassifier.method and name in components:
+            cascade.components_[name] = method.load_component(encoder, components[name], arrays(name))
     cascade.zero_shot_ = None
     if "zero-shot" in components:
         zs = components["zero-shot"]
