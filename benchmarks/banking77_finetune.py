@@ -33,11 +33,11 @@ import numpy as np
 import pandas as pd
 import torch
 
-from benchmarks.banking77 import DEFAULT_DATA, baseline_logreg, print_table, run_setting, sample_shots
 from autocode.classifiers.cascade import Cascade
 from autocode.classifiers.codebook import codebook_from_codes
 from autocode.embeddings import Encoder, get_encoder
 from autocode.embeddings.finetune import MANIFEST, FineTunedMiniLMBackend, data_digest, finetune_minilm
+from benchmarks.banking77 import DEFAULT_DATA, baseline_logreg, print_table, run_setting, sample_shots
 
 DEFAULT_WORK = Path(tempfile.gettempdir()) / "autocode-finetune"
 

@@ -29,10 +29,10 @@ from sklearn.linear_model import LogisticRegression
 
 from autocode.classifiers.calibration import Calibrator
 from autocode.classifiers.codebook import load_codebook
+from autocode.classifiers.employers.gazetteer import load_gazetteer
 from autocode.classifiers.employers.match import DEFAULT_PARAMS, FEATURES, ResolverParams
 from autocode.classifiers.employers.names import match_key, strip_legal_form
 from autocode.classifiers.employers.resolver import EmployerResolver
-from autocode.classifiers.employers.gazetteer import load_gazetteer
 from autocode.classifiers.thresholds import choose_threshold
 from autocode.embeddings import Encoder, VectorIndex, get_encoder
 

@@ -18,7 +18,7 @@ def names() -> list[str]:
     return load_gazetteer()["name"].drop_duplicates().head(2000).tolist()
 
 
-def test_encode_256_new_texts(benchmark, names: list[str]) -> None:  # noqa: ANN001 (pytest-benchmark's fixture)
+def test_encode_256_new_texts(benchmark, names: list[str]) -> None:
     encoder = get_encoder("minilm")
     batch = names[:256]
 
@@ -29,11 +29,11 @@ def test_encode_256_new_texts(benchmark, names: list[str]) -> None:  # noqa: ANN
     assert benchmark(encode).shape == (256, encoder.dim)
 
 
-def test_normalise_2000_keys(benchmark, names: list[str]) -> None:  # noqa: ANN001
+def test_normalise_2000_keys(benchmark, names: list[str]) -> None:
     assert len(benchmark(lambda: [normalise_key(n) for n in names])) == 2000
 
 
-def test_flat_search_100_queries_in_2000(benchmark, names: list[str]) -> None:  # noqa: ANN001
+def test_flat_search_100_queries_in_2000(benchmark, names: list[str]) -> None:
     encoder = get_encoder("minilm")
     vectors = encoder.encode(names)
     index = VectorIndex(encoder.name, encoder.dim)
@@ -42,7 +42,7 @@ def test_flat_search_100_queries_in_2000(benchmark, names: list[str]) -> None:  
     assert (ids[:, 0] == np.arange(100)).all()
 
 
-def test_zero_shot_predict_256_cached(benchmark, names: list[str]) -> None:  # noqa: ANN001
+def test_zero_shot_predict_256_cached(benchmark, names: list[str]) -> None:
     cascade = Cascade(get_encoder("minilm"), load_codebook("isic4")).fit([], [])
     cascade.predict(names[:256])  # vectors cached: this measures the decision, not the model
     assert len(benchmark(lambda: cascade.predict(names[:256]))) == 256

@@ -29,6 +29,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # run from a checkout without installing
 
 from autocode.classifiers.codebook import Codebook, load_codebook  # noqa: E402
+from autocode.classifiers.employers.gazetteer import COLUMNS, LIST_COLUMNS, SCHEMA, SOURCES  # noqa: E402
 from autocode.classifiers.employers.names import (  # noqa: E402
     acronym,
     domain_stem,
@@ -38,7 +39,6 @@ from autocode.classifiers.employers.names import (  # noqa: E402
     strip_listing_noise,
     unique_by_key,
 )
-from autocode.classifiers.employers.gazetteer import COLUMNS, LIST_COLUMNS, SCHEMA, SOURCES  # noqa: E402
 from autocode.embeddings.durable import atomic_file  # noqa: E402
 
 CROSSWALKS = REPO / "data" / "crosswalks"

@@ -17,7 +17,7 @@ import numpy as np
 from autocode.classifiers.evaluate import DEFAULT_TARGET_ACCURACY, canonical_code
 from autocode.embeddings.durable import fsync_dir, write_bytes_atomic
 
-__all__ = ["write_report", "summary_rows", "CONFUSION_PNG", "COVERAGE_PNG", "RELIABILITY_PNG"]
+__all__ = ["CONFUSION_PNG", "COVERAGE_PNG", "RELIABILITY_PNG", "summary_rows", "write_report"]
 
 CONFUSION_PNG = "confusion_matrix.png"
 COVERAGE_PNG = "coverage_accuracy.png"

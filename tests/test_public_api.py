@@ -47,7 +47,7 @@ def test_unknown_name_is_an_attribute_error() -> None:
     import autocode
 
     with pytest.raises(AttributeError, match="no attribute 'Nope'"):
-        autocode.Nope  # noqa: B018
+        autocode.Nope
     assert set(autocode.__all__) >= {"Coder", "EmployerCoder", "evaluate", "load_codebook", "Prediction", "NotFoundError"}
 
 

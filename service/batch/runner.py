@@ -48,9 +48,9 @@ from autocode.service.batch.state import (
     save_state,
     work_dir_for,
 )
+from autocode.service.tables.formats import TableError
 from autocode.service.tables.readers import Chunk, TableReader, open_reader
 from autocode.service.tables.writers import write_parts
-from autocode.service.tables.formats import TableError
 
 __all__ = [
     "PREDICTION_FIELDS",

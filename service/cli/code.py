@@ -148,7 +148,7 @@ def _true(value: object) -> bool:
     return value is True or str(value).lower() == "true"
 
 
-def _print_summary(summary, *, wrote: bool) -> None:  # noqa: ANN001 (a BatchSummary; imported lazily)
+def _print_summary(summary, *, wrote: bool) -> None:
     rows = summary.rows or 1
     extra = f" · invalid {summary.invalid_rows}" + (f" · skipped lines {summary.skipped_rows}" if summary.skipped_rows else "")
     resumed = f" · resumed at row {summary.resumed_from_row + 1:,}" if summary.resumed_from_row else ""

@@ -42,8 +42,8 @@ def employers(
     """Resolve employer names to records: adds C_employer, C_match_score, ISIC, sector, country, region, confidence, review, evidence."""
     from autocode.service.batch.runner import BatchError, BatchInterrupted, interrupted_run, make_job_key, run_batch
     from autocode.service.employer_engine import default_store, engine_identity, get_resolver
-    from autocode.service.tables.readers import open_reader
     from autocode.service.tables.formats import TableError
+    from autocode.service.tables.readers import open_reader
 
     output = output or data.with_name(f"{data.stem}.employers{data.suffix}")
     try:

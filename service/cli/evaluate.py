@@ -92,7 +92,6 @@ def evaluate(
     """Score predicted codes against gold codes: accuracy, macro-F1, κ/α, coverage at each threshold, calibration."""
     from autocode.classifiers.codebook import CodebookError, load_codebook
     from autocode.classifiers.evaluate import evaluate as compute_metrics
-
     from autocode.service.tables.formats import TableError, read_table, require_column
 
     try:

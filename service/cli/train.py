@@ -37,7 +37,6 @@ def train(
 ) -> None:
     """Train a model on labelled texts: kNN memory, logistic heads and a calibrated review threshold."""
     from autocode.classifiers.codebook import CodebookError, load_codebook
-
     from autocode.service.tables.formats import TableError, read_table, require_column
 
     if not 0.0 < target_accuracy < 1.0:

@@ -54,7 +54,7 @@ def zero_shot(minilm: Encoder) -> ZeroShotClassifier:
 class Counting:
     """Wraps a decider and records what it was asked."""
 
-    def __init__(self, decide) -> None:  # noqa: ANN001
+    def __init__(self, decide) -> None:
         self.decide = decide
         self.calls: list[list[str]] = []
 

@@ -20,6 +20,7 @@ import autocode.service.batch.jobs as jobs_module
 from autocode.classifiers.cascade import Cascade
 from autocode.classifiers.codebook import load_codebook
 from autocode.embeddings import Encoder
+from autocode.service.batch.jobs import JOB_STATES, Job, JobError, JobRunner, JobStore, JobTooLarge
 from autocode.service.batch.runner import (
     PREDICTION_FIELDS,
     BatchInterrupted,
@@ -27,7 +28,6 @@ from autocode.service.batch.runner import (
     classifier_decider,
     run_batch,
 )
-from autocode.service.batch.jobs import JOB_STATES, Job, JobError, JobRunner, JobStore, JobTooLarge
 from autocode.service.tables.formats import read_table
 
 ANSWERS = [

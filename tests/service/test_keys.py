@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from autocode.service.stores import keys as keys_store
 from autocode.service.cli import app
+from autocode.service.stores import keys as keys_store
 from autocode.service.stores.keys import (
     SCOPES,
     KeyInfo,

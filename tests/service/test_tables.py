@@ -12,9 +12,9 @@ import pyarrow.parquet as pq
 import pytest
 from openpyxl import Workbook, load_workbook
 
+from autocode.service.tables.formats import TableError, read_table, write_table_atomic
 from autocode.service.tables.readers import open_reader
 from autocode.service.tables.writers import unified_schema, write_parts
-from autocode.service.tables.formats import TableError, read_table, write_table_atomic
 
 
 def _rows(path: Path, column: str, chunk_rows: int) -> tuple[list[dict], list, list[int]]:
