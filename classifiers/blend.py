@@ -20,7 +20,7 @@ def mix(weights: Mapping[str, float], proba: Mapping[str, np.ndarray]) -> np.nda
 def even_weights(names: Sequence[str]) -> dict[str, float]:
     """Equal weights: the blend when too few rows could be held out to choose any."""
     share = 1.0 / max(len(names), 1)
-    return {name: share for name in names}
+    return dict.fromkeys(names, share)
 
 
 def choose_weights(oof: Mapping[str, np.ndarray], truth: np.ndarray, multi_label: bool, step: float) -> dict[str, float]:

@@ -25,12 +25,12 @@ from pydantic import (
 from autocode.errors import InvalidError
 
 __all__ = [
+    "Codebook",
     "CodebookError",
     "Label",
-    "Codebook",
-    "load_codebook",
     "builtin_codebook_ids",
     "codebook_from_codes",
+    "load_codebook",
     "parse_codebook",
 ]
 
@@ -343,7 +343,7 @@ def _parse_text(text: str, source: str, kind: str) -> Any:
     try:
         if kind == "json":
             return json.loads(text)
-        return yaml.load(text, Loader=_YamlLoader)  # noqa: S506 - a SafeLoader subclass
+        return yaml.load(text, Loader=_YamlLoader)  # a SafeLoader subclass: no arbitrary objects
     except json.JSONDecodeError as exc:
         where = f"line {exc.lineno}, column {exc.colno}"
         raise _fail(source, [f"JSON syntax error at {where}: {exc.msg}"]) from None
@@ -449,7 +449,7 @@ def builtin_codebook_ids() -> list[str]:
     return list(_builtin_ids())
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _load_builtin(codebook_id: str) -> Codebook:
     resource = _builtin_dir() / f"{codebook_id}.yaml"
     source = f"built-in codebook {codebook_id!r} ({resource})"

@@ -26,13 +26,13 @@ if TYPE_CHECKING:
     from autocode.classifiers.codebook import Codebook
 
 __all__ = [
-    "evaluate",
-    "canonical_code",
-    "split_codes",
-    "krippendorff_alpha_nominal",
-    "expected_calibration_error",
-    "threshold_curve",
     "DEFAULT_TARGET_ACCURACY",
+    "canonical_code",
+    "evaluate",
+    "expected_calibration_error",
+    "krippendorff_alpha_nominal",
+    "split_codes",
+    "threshold_curve",
 ]
 
 DEFAULT_TARGET_ACCURACY = 0.95

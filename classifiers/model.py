@@ -23,11 +23,11 @@ from typing import Any
 
 import numpy as np
 
-from autocode.classifiers.methods.alias import AliasClassifier
 from autocode.classifiers.calibration import Calibrator
 from autocode.classifiers.cascade import Cascade
 from autocode.classifiers.codebook import parse_codebook
 from autocode.classifiers.methods import blend_methods
+from autocode.classifiers.methods.alias import AliasClassifier
 from autocode.classifiers.methods.knn import KNNClassifier
 from autocode.classifiers.methods.zeroshot import ZeroShotClassifier
 from autocode.embeddings import ENCODERS, Encoder, VectorIndex, get_encoder

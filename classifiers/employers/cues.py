@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from autocode.classifiers.employers.names import LEGAL_FORMS, match_key, strip_legal_form
 from autocode.classifiers.employers.wordlists import Row, Source, read_rows, read_words, unique
 
-__all__ = ["NON_EMPLOYER_CATEGORIES", "CountryCue", "non_employer", "find_cues", "strip_trailing_place", "place_of"]
+__all__ = ["NON_EMPLOYER_CATEGORIES", "CountryCue", "find_cues", "non_employer", "place_of", "strip_trailing_place"]
 
 # --- non-employers ---------------------------------------------------------------------------------
 

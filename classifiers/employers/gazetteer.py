@@ -12,7 +12,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-__all__ = ["SOURCES", "COLUMNS", "SCHEMA", "GazetteerRecord", "load_gazetteer"]
+__all__ = ["COLUMNS", "SCHEMA", "SOURCES", "GazetteerRecord", "load_gazetteer"]
 
 SOURCES: tuple[str, ...] = ("companies", "universities", "airlines")
 

@@ -26,7 +26,7 @@ from autocode.classifiers.employers.names import match_key
 from autocode.classifiers.employers.wordlists import read_rows, unique
 from autocode.classifiers.prediction import Evidence
 
-__all__ = ["SectorModel", "SectorGuess", "CountryGuess", "infer_country", "interpolate", "KEYWORDS"]
+__all__ = ["KEYWORDS", "CountryGuess", "SectorGuess", "SectorModel", "infer_country", "interpolate"]
 
 _MAX_KEYWORD_WORDS = 3
 _SECTION = re.compile(r"[A-U]")

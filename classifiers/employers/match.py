@@ -19,7 +19,7 @@ from rapidfuzz import fuzz
 from autocode.classifiers.employers.cues import CountryCue, find_cues, strip_trailing_place
 from autocode.classifiers.employers.names import acronym, domain_stem, match_key, strip_legal_form
 
-__all__ = ["FEATURES", "ResolverParams", "DEFAULT_PARAMS", "Query", "parse_query", "RecordKeys", "match_features"]
+__all__ = ["DEFAULT_PARAMS", "FEATURES", "Query", "RecordKeys", "ResolverParams", "match_features", "parse_query"]
 
 FEATURES: tuple[str, ...] = (
     "exact", "exact_ambiguous", "log_holders", "ratio", "token_set", "dense", "dense_margin", "ratio_margin",
@@ -68,7 +68,7 @@ DEFAULT_PARAMS = ResolverParams(
     fitted_on="benchmarks/employers.py --fit, seed 0",
 )
 
-_GENERIC_TAIL = frozenset("group grp holdings holding hldgs company co corporation corp bank berhad limited".split())
+_GENERIC_TAIL = frozenset(["group", "grp", "holdings", "holding", "hldgs", "company", "co", "corporation", "corp", "bank", "berhad", "limited"])
 _DOMAIN_ONLY = re.compile(r"(?i)^(?:[\w.+-]+@)?(?:https?://)?(?:www\.)?([a-z0-9-]+(?:\.[a-z0-9-]+)+)/?$")
 
 

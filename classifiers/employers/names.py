@@ -18,13 +18,13 @@ from autocode.classifiers.employers.wordlists import Source, read_rows, read_wor
 
 __all__ = [
     "LEGAL_FORMS",
-    "match_key",
-    "strip_listing_noise",
-    "strip_legal_form",
-    "country_cues",
-    "name_variants",
     "acronym",
+    "country_cues",
     "domain_stem",
+    "match_key",
+    "name_variants",
+    "strip_legal_form",
+    "strip_listing_noise",
     "unique_by_key",
 ]
 

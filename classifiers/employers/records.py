@@ -15,11 +15,11 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from autocode.classifiers.employers.match import RecordKeys, record_keys
 from autocode.classifiers.employers.gazetteer import COLUMNS, LIST_COLUMNS
+from autocode.classifiers.employers.match import RecordKeys, record_keys
 from autocode.embeddings import Encoder, VectorIndex
 
-__all__ = ["vector_id", "clean_records", "EmployerRecords"]
+__all__ = ["EmployerRecords", "clean_records", "vector_id"]
 
 
 def vector_id(record_id: int, text: str) -> int:

@@ -32,7 +32,7 @@ from autocode.classifiers.employers.records import EmployerRecords, clean_record
 from autocode.classifiers.prediction import Evidence
 from autocode.embeddings import Encoder, VectorIndex
 
-__all__ = ["EmployerResult", "SearchHit", "EmployerResolver", "vector_id"]
+__all__ = ["EmployerResolver", "EmployerResult", "SearchHit", "vector_id"]
 
 
 @dataclass(frozen=True)

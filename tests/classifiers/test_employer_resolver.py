@@ -15,8 +15,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from autocode.classifiers.employers.resolver import EmployerResolver, EmployerResult, SearchHit
 from autocode.classifiers.employers.gazetteer import load_gazetteer
+from autocode.classifiers.employers.resolver import EmployerResolver, EmployerResult, SearchHit
 from autocode.embeddings import Encoder, VectorIndex
 
 pytestmark = pytest.mark.slow

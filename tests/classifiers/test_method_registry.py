@@ -25,7 +25,7 @@ def test_registry_lists_exactly_the_shipped_methods() -> None:
     }
     assert list(blend_methods()) == ["knn", "head", "lexical"]
     assert list(blend_methods(("lexical", "alias", "knn"))) == ["knn", "lexical"]  # registry order, blend only
-    assert DEFAULT_METHODS == tuple(METHODS)
+    assert tuple(METHODS) == DEFAULT_METHODS
 
 
 class StandInPrior:

@@ -8,10 +8,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from autocode.classifiers.methods.alias import AliasClassifier, match_key
 from autocode.classifiers.calibration import Calibrator
 from autocode.classifiers.codebook import load_codebook
 from autocode.classifiers.label_matrix import label_matrix
+from autocode.classifiers.methods.alias import AliasClassifier, match_key
 from autocode.classifiers.methods.head import LexicalHead, LinearHead
 from autocode.classifiers.methods.knn import KNNClassifier
 from autocode.classifiers.out_of_fold import assign_folds
