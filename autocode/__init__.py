@@ -39,7 +39,29 @@ _EXPORTS = {
     "LimitError": "autocode.errors",
 }
 
-__all__ = ["__version__", *sorted(_EXPORTS)]
+# Written out (not built from _EXPORTS) so linters and type checkers read the re-exports of the
+# TYPE_CHECKING block below; tests/test_public_api.py checks the two lists agree.
+__all__ = [
+    "AutocodeError",
+    "Codebook",
+    "Coder",
+    "ConflictError",
+    "EmployerCoder",
+    "EmployerResult",
+    "Evidence",
+    "InvalidError",
+    "Label",
+    "LimitError",
+    "NotFoundError",
+    "Prediction",
+    "SearchHit",
+    "__version__",
+    "builtin_codebooks",
+    "evaluate",
+    "load_codebook",
+    "load_gazetteer",
+    "load_sample",
+]
 
 if TYPE_CHECKING:
     from autocode.api import Coder, EmployerCoder, builtin_codebooks, evaluate, load_codebook, load_gazetteer, load_sample

@@ -125,7 +125,7 @@ def test_employer_support() -> None:
 @pytest.mark.skipif(not SHARED.is_dir(), reason="needs the full ../shared sources: rebuild test")
 def test_generated_files_are_up_to_date() -> None:
     result = subprocess.run([sys.executable, str(REPO / "scripts" / "build_codebooks.py"), "--check",
-                             "--shared", str(SHARED)], capture_output=True, text=True)
+                             "--shared", str(SHARED)], capture_output=True, check=False, text=True)
     assert result.returncode == 0, result.stderr
 
 

@@ -203,6 +203,6 @@ def test_check_reports_a_stale_file(tmp_path: Path) -> None:
 def test_committed_gazetteer_is_up_to_date() -> None:
     out = subprocess.run(
         [sys.executable, str(REPO / "scripts" / "build_gazetteer.py"), "--check"],
-        cwd=REPO, capture_output=True, text=True, timeout=600,
+        cwd=REPO, capture_output=True, check=False, text=True, timeout=600,
     )
     assert out.returncode == 0, out.stderr

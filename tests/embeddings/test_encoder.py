@@ -101,6 +101,6 @@ def test_loading_a_model_opens_no_socket(name: str) -> None:
         """
     )
     env = {k: v for k, v in __import__("os").environ.items() if not k.startswith("HF_")}
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, check=False, text=True, env=env, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
     assert "SOCKET_EVENTS []" in out.stdout, out.stdout
