@@ -209,7 +209,8 @@ def survey_row(names: list[str], rows: int, employers: int, tmp: Path, name: str
         met=naive_s / auto_s >= 20,
         detail=(f"{rows:,} rows from {employers:,} employers (Zipf s=1.1, half varied: case, suffix, typo, spaces), "
                 f"{summary.unique_texts:,} distinct after normalising (so encoding alone bounds the ratio near {bound:.1f}; "  # type: ignore[attr-defined]
-                f"{appearing:,} employers appear, so even a perfect spelling merge stops near {rows / appearing:.1f}); autocode {auto_s:.1f}s (run_batch CSV->CSV, "
+                f"{appearing:,} employers appear, so even a perfect spelling merge stops near {rows / appearing:.1f}); "
+                f"autocode {auto_s:.1f}s (run_batch CSV->CSV, "
                 f"codebook {CODEBOOK} zero-shot, fresh text cache); naive {naive_s:.1f}s = raw {_RAW_CALL[name]}, 2,048 rows a call, "
                 f"+ FAISS IndexFlatIP top-5 over {len(labels)} label vectors per row; {extrapolated}"),
     )

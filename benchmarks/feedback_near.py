@@ -116,7 +116,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     for t, (n, same) in zip(thresholds, nearest, strict=True):
         print(f"| {t:.2f} | {n:,} ({n / len(test):.1%}) | {same:,} | {same / n if n else float('nan'):.4f} |")
     by_pairs = choose([(t, n, s) for t, (n, s) in zip(thresholds, pairs, strict=True)], args.target)
-    both = choose([(t, *min(p, q, key=lambda c: c[1] / c[0] if c[0] else 0.0)) for t, p, q in zip(thresholds, pairs, nearest, strict=True)], args.target)
+    both = choose([(t, *min(p, q, key=lambda c: c[1] / c[0] if c[0] else 0.0))
+                   for t, p, q in zip(thresholds, pairs, nearest, strict=True)], args.target)
     print(f"\nlowest t with agreement >= {args.target}: {by_pairs} by pairs alone; {both} by pairs and nearest correction both")
 
 

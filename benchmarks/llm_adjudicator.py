@@ -68,7 +68,8 @@ def main() -> None:
         with_llm = adjudicator.predict(texts)
         seconds = time.perf_counter() - start
     rows = [("cascade alone", score(without, gold), "-"), ("cascade + LLM adjudicator", score(with_llm, gold), adjudicator.stats)]
-    print(f"{len(texts)} labelled rows from {args.data.name} ({args.column} vs {args.gold_column}); LLM {args.llm_likelihood or args.llm_url} model {args.llm_model}")
+    print(f"{len(texts)} labelled rows from {args.data.name} ({args.column} vs {args.gold_column}); "
+          f"LLM {args.llm_likelihood or args.llm_url} model {args.llm_model}")
     print(f"{'configuration':28} {'accuracy':>9} {'auto-coded':>11} {'auto acc.':>10}")
     for name, s, _ in rows:
         print(f"{name:28} {s['accuracy']:9.3f} {s['auto']:11.1%} {s['auto_accuracy']:10.3f}")

@@ -111,7 +111,8 @@ def _manifest(cascade: Cascade) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     levels = []
     for i, level in enumerate(cascade.levels_):
         arrays[f"level{i}.member"] = level["member"].astype(np.int64)
-        levels.append({"depth": level["depth"], "codes": level["codes"], "threshold": level["threshold"], "calibrator": level["calibrator"].to_dict()})
+        levels.append({"depth": level["depth"], "codes": level["codes"], "threshold": level["threshold"],
+                       "calibrator": level["calibrator"].to_dict()})
     manifest = {
         "format_version": FORMAT_VERSION,
         "autocode_version": autocode_version(),

@@ -255,7 +255,8 @@ def write_report(metrics: dict[str, Any], pred: Sequence[Any], gold: Sequence[An
     names = {code: row["name"] for code, row in (metrics.get("per_label") or {}).items() if "name" in row}
     images = [
         ("Confusion matrix", f"Rows: the most frequent gold codes (up to {top_labels}); each row sums to 1. "
-         f"'{_OTHER}' collects predictions outside those codes, including none.", _confusion_png(pred, gold, multi, top_labels, names), CONFUSION_PNG),
+         f"'{_OTHER}' collects predictions outside those codes, including none.",
+         _confusion_png(pred, gold, multi, top_labels, names), CONFUSION_PNG),
         ("Coverage vs accuracy", "Each point is a confidence threshold: rows at or above it are auto-coded, the rest go to review.",
          _coverage_png(metrics), COVERAGE_PNG),
         ("Reliability diagram", "Well-calibrated confidences put the bars on the diagonal; the lower panel shows how many rows fall in each bin.",

@@ -153,7 +153,8 @@ def records_add(
     country: Annotated[str | None, typer.Option(help="ISO2 country code, e.g. SG.")] = None,
     isic_division: Annotated[str | None, typer.Option(help="ISIC Rev.4 division, two digits (fills the section).")] = None,
     isic_section: Annotated[str | None, typer.Option(help="ISIC Rev.4 section letter.")] = None,
-    alias: Annotated[list[str] | None, typer.Option("--alias", help="Another name people use; repeat for several (on a correction, replaces the aliases).")] = None,
+    alias: Annotated[list[str] | None, typer.Option(
+        "--alias", help="Another name people use; repeat for several (on a correction, replaces the aliases).")] = None,
     city: Annotated[str | None, typer.Option(help="City.")] = None,
     domain: Annotated[str | None, typer.Option(help="Web domain, e.g. acme.com.sg.")] = None,
     record_id: Annotated[int | None, typer.Option("--id", help="Correct this record (yours or a gazetteer one) instead of adding.")] = None,
@@ -183,7 +184,9 @@ def records_remove(record_id: Annotated[int, typer.Argument(metavar="ID", help="
 
 
 @records_app.command("import")
-def records_import(file: Annotated[Path, typer.Argument(help="A table with a `name` column; optional record_id, country, isic_division, aliases, ...")]) -> None:
+def records_import(
+    file: Annotated[Path, typer.Argument(help="A table with a `name` column; optional record_id, country, isic_division, aliases, ...")],
+) -> None:
     """Add (rows without record_id) or correct (rows with one) records from a table, in one transaction."""
     summary = _change(lambda store: store.import_table(file))
     for line in summary.skipped:
@@ -211,4 +214,5 @@ def records_list(
         table.add_row(escape(r["name"]), r["country"], r["isic_division"] or r["isic_section"],
                       escape(", ".join(r["aliases"])[:40]), r["source"], r["updated_at"][:10], str(r["record_id"]))
     console.print(table)
-    console.print(f"{store.count()} records of yours · {len(removed)} gazetteer records removed" + (f": {', '.join(map(str, removed[:10]))}" if removed else ""))
+    listed = f": {', '.join(map(str, removed[:10]))}" if removed else ""
+    console.print(f"{store.count()} records of yours · {len(removed)} gazetteer records removed{listed}")

@@ -81,10 +81,12 @@ def evaluate(
     coded: Annotated[Path, typer.Argument(help="Coded table with predicted and gold codes: .csv, .tsv, .xlsx, .jsonl or .parquet.")],
     pred_column: Annotated[str, typer.Option("--pred-column", "-p", help="Column of predicted codes, e.g. support_code.")],
     gold_column: Annotated[str, typer.Option("--gold-column", "-g", help="Column of gold (human) codes; blank rows are left out.")],
-    coder_column: Annotated[list[str] | None, typer.Option("--coder-column", help="Another coder's column (repeatable); adds Krippendorff's alpha over all coders.")] = None,
+    coder_column: Annotated[list[str] | None, typer.Option(
+        "--coder-column", help="Another coder's column (repeatable); adds Krippendorff's alpha over all coders.")] = None,
     confidence_column: Annotated[str | None, typer.Option(help="Column of confidences in [0, 1]. Default: <stem>_confidence if present.")] = None,
     needs_review_column: Annotated[str | None, typer.Option(help="Column of review flags. Default: <stem>_needs_review if present.")] = None,
-    codebook: Annotated[str | None, typer.Option(help="Built-in codebook id or YAML/JSON path; adds per-level accuracy for hierarchies and label names.")] = None,
+    codebook: Annotated[str | None, typer.Option(
+        help="Built-in codebook id or YAML/JSON path; adds per-level accuracy for hierarchies and label names.")] = None,
     multi_label: Annotated[bool, typer.Option("--multi-label", help="Cells hold '|'-joined codes; implied by a multi-label codebook.")] = False,
     report: Annotated[Path | None, typer.Option(help="Write PNG plots, metrics.json and a self-contained index.html to this folder.")] = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print the metrics as JSON instead of tables.")] = False,

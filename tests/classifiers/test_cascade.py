@@ -164,9 +164,12 @@ FINANCE = [
     "works at a finance company", "employed by a financial firm", "a finance business in the city", "financial services company",
     "I work in finance", "finance sector job", "a company that handles money for clients", "investment and finance firm",
 ]
-HEALTH = ["nurse at the general hospital", "doctor in a clinic", "hospital ward staff", "GP surgery receptionist", "dentist practice", "physiotherapy clinic"]
-CARE = ["care home assistant", "nursing home for the elderly", "residential care for old people", "carer in a retirement home", "elderly care residence", "home for disabled adults"]
-SCHOOL = ["primary school teacher", "university lecturer", "teaching assistant at a school", "secondary school", "college tutor", "kindergarten teacher"]
+HEALTH = ["nurse at the general hospital", "doctor in a clinic", "hospital ward staff", "GP surgery receptionist", "dentist practice",
+          "physiotherapy clinic"]
+CARE = ["care home assistant", "nursing home for the elderly", "residential care for old people", "carer in a retirement home",
+        "elderly care residence", "home for disabled adults"]
+SCHOOL = ["primary school teacher", "university lecturer", "teaching assistant at a school", "secondary school", "college tutor",
+          "kindergarten teacher"]
 
 
 def test_hierarchy_backs_off_to_a_certain_parent(minilm: Encoder) -> None:

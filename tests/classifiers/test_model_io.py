@@ -121,8 +121,10 @@ def test_hierarchical_multi_label_state_round_trips(minilm: Encoder, tmp_path: P
         ],
     })
     texts = ["they paid everything", "all fees covered", "half the fees", "a fee subsidy", "paid study leave", "exam days off with pay",
-             "all fees and paid study leave", "half the fees plus exam leave", "fully funded", "80% of the cost", "study hours at work", "paid leave to study"]
-    labels = [("full",), ("full",), ("part",), ("part",), ("time",), ("time",), ("full", "time"), ("part", "time"), ("full",), ("part",), ("time",), ("time",)]
+             "all fees and paid study leave", "half the fees plus exam leave", "fully funded", "80% of the cost", "study hours at work",
+             "paid leave to study"]
+    labels = [("full",), ("full",), ("part",), ("part",), ("time",), ("time",), ("full", "time"), ("part", "time"), ("full",), ("part",),
+              ("time",), ("time",)]
     cascade = Cascade(minilm, book).fit(texts, labels)
     save_model(cascade, tmp_path / "m")
     probe = ["my company paid the whole fee and gave me study leave", "they covered a share of the fees", "qwerty"]

@@ -37,7 +37,8 @@ def test_similar_texts_score_higher_than_unrelated(request: pytest.FixtureReques
 
 
 def test_multilingual_encoder_matches_across_languages(use_multilingual: Encoder) -> None:
-    en, de, other = use_multilingual.encode(["my employer paid the course fees", "mein Arbeitgeber hat die Kursgebühren bezahlt", "the weather is cold today"])
+    en, de, other = use_multilingual.encode(
+        ["my employer paid the course fees", "mein Arbeitgeber hat die Kursgebühren bezahlt", "the weather is cold today"])
     assert float(en @ de) > float(en @ other)
 
 

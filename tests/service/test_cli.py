@@ -14,7 +14,11 @@ runner = CliRunner()
 SAMPLE = Path(__file__).resolve().parents[2] / "data" / "samples" / "survey_sample.csv"
 
 
-@pytest.mark.parametrize("args", [["--help"], ["code", "--help"], ["codebooks", "--help"], ["codebooks", "list", "--help"], ["codebooks", "show", "--help"], ["demo", "--help"], ["evaluate", "--help"], ["train", "--help"], ["employers", "--help"], ["search", "--help"], ["records", "--help"], ["records", "add", "--help"], ["serve", "--help"], ["keys", "--help"], ["keys", "create", "--help"]])
+@pytest.mark.parametrize("args", [
+    ["--help"], ["code", "--help"], ["codebooks", "--help"], ["codebooks", "list", "--help"], ["codebooks", "show", "--help"],
+    ["demo", "--help"], ["evaluate", "--help"], ["train", "--help"], ["employers", "--help"], ["search", "--help"], ["records", "--help"],
+    ["records", "add", "--help"], ["serve", "--help"], ["keys", "--help"], ["keys", "create", "--help"],
+])
 def test_every_verb_explains_itself(args: list[str]) -> None:
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output

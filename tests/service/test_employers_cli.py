@@ -4,8 +4,8 @@ To keep the suite fast the engine runs over a gazetteer subset (every record of 
 universities and airlines of TH, ID, HK and IN: about 1,400 of 33,000 records; all six countries' companies
 would be 6,000 records and minutes of encoding on two cores), and its name index is built once per test
 session, in a session-scoped fixture, into a tmp folder every test shares (`index_cache`); each test still
-gets its own AUTOCODE_HOME and so its own record store. Persistence across processes runs the real `autocode` console script twice in subprocesses, with
-`records add` then `records list` (a subprocess `search` would pay the whole-gazetteer index build).
+gets its own AUTOCODE_HOME and so its own record store. Persistence across processes runs the real `autocode` console script
+twice in subprocesses, with `records add` then `records list` (a subprocess `search` would pay the whole-gazetteer index build).
 The engine's diffing of store changes onto the resolver is checked first with a stand-in resolver.
 """
 

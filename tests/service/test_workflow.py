@@ -26,7 +26,8 @@ def test_train_then_code_with_the_model_then_evaluate(tmp_path: Path) -> None:
 
     trained = runner.invoke(app, ["train", str(tmp_path / "train.csv"), "-t", "text", "-l", "category", "-o", str(tmp_path / "model")])
     assert trained.exit_code == 0, trained.output
-    coded = runner.invoke(app, ["code", str(tmp_path / "new.parquet"), "-c", "text", "--model", str(tmp_path / "model"), "-o", str(tmp_path / "coded.parquet")])
+    coded = runner.invoke(app, ["code", str(tmp_path / "new.parquet"), "-c", "text", "--model", str(tmp_path / "model"),
+                                "-o", str(tmp_path / "coded.parquet")])
     assert coded.exit_code == 0, coded.output
     out = pd.read_parquet(tmp_path / "coded.parquet")
     assert list(out["text"]) == list(test["text"])  # same rows, same order
