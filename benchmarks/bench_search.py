@@ -111,7 +111,7 @@ def exact_topk(base: np.ndarray, queries: np.ndarray, k: int = K) -> np.ndarray:
 
 def recall_at_k(found: np.ndarray, truth: np.ndarray) -> float:
     """Mean share of the true top-k ids found in the returned top-k."""
-    return float(np.mean([len(set(f.tolist()) & set(t.tolist())) / truth.shape[1] for f, t in zip(found, truth)]))
+    return float(np.mean([len(set(f.tolist()) & set(t.tolist())) / truth.shape[1] for f, t in zip(found, truth, strict=True)]))
 
 
 # ---------------------------------------------------------------------------- one candidate (in a child process)

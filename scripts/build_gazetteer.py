@@ -104,7 +104,7 @@ class Geo:
             code = COUNTRY_FIXES.get(name, "")
         return code
 
-    @functools.cache
+    @functools.cache  # noqa: B019 - one Geo lives for the whole build, so the cache holding it costs nothing
     def place(self, iso2: str) -> tuple[str, str]:
         """(region, sub-region) names from the m49 path; empty for Antarctica or an unknown code."""
         if iso2 not in self.m49:
@@ -314,8 +314,8 @@ def build_companies(path: Path, geo: Geo, sectors: Sectors, report: dict[str, An
     report["companies_security_duplicates"] = len(rows) - len(frame)
     # A secondary listing's abbreviated capitals ("DBS GRP HLDGS  SD 1") repeat a company listed in full.
     secondary = frame["_secondary"]
-    primary = set(zip(frame.loc[~secondary, "_shortest"], frame.loc[~secondary, "country"]))
-    repeat = secondary & pd.Series([k in primary for k in zip(frame["_shortest"], frame["country"])], index=frame.index)
+    primary = set(zip(frame.loc[~secondary, "_shortest"], frame.loc[~secondary, "country"], strict=True))
+    repeat = secondary & pd.Series([k in primary for k in zip(frame["_shortest"], frame["country"], strict=True)], index=frame.index)
     frame = frame[~repeat]
     report["companies_secondary_listings"] = int(repeat.sum())
     report["companies_without_isic"] = int((frame["isic_division"] == "").sum())
@@ -342,7 +342,7 @@ def build_universities(path: Path, geo: Geo, report: dict[str, Any]) -> pd.DataF
     # The ISO2 column is the source's own; the name is only a fallback ("Viet Nam" and "Vietnam" are one VN).
     raw["iso2"] = [
         a.strip().upper() if a.strip().upper() in geo.m49 else geo.iso2(c, "universities")
-        for a, c in zip(raw["alpha2"], raw["country"])
+        for a, c in zip(raw["alpha2"], raw["country"], strict=True)
     ]
     domains: dict[tuple[str, str], list[str]] = defaultdict(list)
     for r in raw.itertuples(index=False):
@@ -370,7 +370,7 @@ def build_airlines(path: Path, geo: Geo, report: dict[str, Any]) -> pd.DataFrame
     raw["name"] = raw["name"].map(_unescape)
     raw = raw[raw["name"] != ""]
     report["airlines_read"] = len(raw)
-    raw["iso2"] = [AIRLINE_COUNTRY_FIXES.get(n) or geo.iso2(c, "airlines") for n, c in zip(raw["name"], raw["country"])]
+    raw["iso2"] = [AIRLINE_COUNTRY_FIXES.get(n) or geo.iso2(c, "airlines") for n, c in zip(raw["name"], raw["country"], strict=True)]
     codes: dict[tuple[str, str], list[str]] = defaultdict(list)
     aliases: dict[tuple[str, str], list[str]] = defaultdict(list)
     for r in raw.itertuples(index=False):
@@ -401,13 +401,13 @@ def settle_aliases(frames: dict[str, pd.DataFrame], report: dict[str, Any]) -> N
     """Fill aliases and ambiguous_aliases: a short form that another record also claims is ambiguous, not an alias."""
     claims: dict[str, set[int]] = defaultdict(set)
     for frame in frames.values():
-        for rid, name, kept, short in zip(frame["record_id"], frame["name"], frame["_kept"], frame["_short"]):
+        for rid, name, kept, short in zip(frame["record_id"], frame["name"], frame["_kept"], frame["_short"], strict=True):
             for text in (name, *kept, *short):
                 claims[match_key(text)].add(rid)
     ambiguous_count = 0
     for source, frame in frames.items():
         alias_col, ambiguous_col = [], []
-        for rid, name, kept, short in zip(frame["record_id"], frame["name"], frame["_kept"], frame["_short"]):
+        for rid, name, kept, short in zip(frame["record_id"], frame["name"], frame["_kept"], frame["_short"], strict=True):
             kept = unique_by_key(kept, exclude={match_key(name)})
             taken = {match_key(name)} | {match_key(k) for k in kept}
             short = unique_by_key(short, exclude=taken)

@@ -49,7 +49,7 @@ class ZeroShotClassifier:
 
     def fit(self, texts: Sequence[str] = (), labels: Sequence[Sequence[str]] = ()) -> Self:
         """Embed every label's words once; zero-shot needs no training texts, so they are ignored."""
-        self.codes_ = [c for c in self.codebook.leaves()]
+        self.codes_ = list(self.codebook.leaves())
         phrases: list[str] = []
         owners: list[int] = []
         for i, code in enumerate(self.codes_):
@@ -128,7 +128,8 @@ class ZeroShotClassifier:
                     confidence=confidence[i],
                     method=method,
                     needs_review=confidence[i] < threshold,
-                    evidence=(*[Evidence("label", phrases[a], codes_[j], b) for j, a, b in zip(labels5, a3, b3)],
+                    # labels5 runs to five codes, the evidence to the top three: zip stops at the shorter on purpose.
+                    evidence=(*[Evidence("label", phrases[a], codes_[j], b) for j, a, b in zip(labels5, a3, b3, strict=False)],
                               *extra_evidence),
                     labels=tuple(names[j] for j in chosen),
                     scores={codes_[j]: p for j, p in zip(labels5, p5, strict=False)},

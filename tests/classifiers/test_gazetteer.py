@@ -137,8 +137,8 @@ def test_universities_are_education_and_airlines_air_transport(gazetteer: pd.Dat
     universities = gazetteer[gazetteer["source"] == "universities"]
     airlines = gazetteer[gazetteer["source"] == "airlines"]
     assert len(universities) > 4000 and len(airlines) > 500
-    assert set(zip(universities["isic_section"], universities["isic_division"])) == {("P", "85")}
-    assert set(zip(airlines["isic_section"], airlines["isic_division"])) == {("H", "51")}
+    assert set(zip(universities["isic_section"], universities["isic_division"], strict=True)) == {("P", "85")}
+    assert set(zip(airlines["isic_section"], airlines["isic_division"], strict=True)) == {("H", "51")}
     qantas = airlines[airlines["name"] == "Qantas"].iloc[0]
     assert qantas["country"] == "AU"
     assert {"Qantas Airways", "QF", "QFA"} <= set(qantas["aliases"]) | set(qantas["ambiguous_aliases"])
@@ -157,14 +157,14 @@ def test_nearly_every_row_has_a_country_and_an_isic_division(gazetteer: pd.DataF
 def test_codes_agree_with_their_codebooks(gazetteer: pd.DataFrame) -> None:
     isic, m49, gics = load_codebook("isic4"), load_codebook("m49"), load_codebook("gics")
     classified = gazetteer[gazetteer["isic_division"] != ""]
-    pairs = set(zip(classified["isic_section"], classified["isic_division"]))
+    pairs = set(zip(classified["isic_section"], classified["isic_division"], strict=True))
     assert all(isic.parent(division) == section for section, division in pairs)
-    for country, region, subregion in set(zip(gazetteer["country"], gazetteer["region"], gazetteer["subregion"])):
+    for country, region, subregion in set(zip(gazetteer["country"], gazetteer["region"], gazetteer["subregion"], strict=True)):
         if country and country != "AQ":
             path = [m49.get(code).name for code in m49.path(country)[:-1]]
             assert [region, subregion][: len(path)] == path, country
     coded = gazetteer[gazetteer["gics_industry_code"] != ""]
-    for code, name in set(zip(coded["gics_industry_code"], coded["gics_industry"])):
+    for code, name in set(zip(coded["gics_industry_code"], coded["gics_industry"], strict=True)):
         assert gics.get(code).name == name
 
 
@@ -172,7 +172,7 @@ def test_ambiguous_short_forms_are_kept_apart(gazetteer: pd.DataFrame) -> None:
     tcs = gazetteer[gazetteer["name"] == "Tata Consultancy Services Limited"].iloc[0]
     # Several listed companies have the initials TCS: recorded as ambiguous, not guessed.
     assert "TCS" in tcs["ambiguous_aliases"] and "TCS" not in tcs["aliases"]
-    for aliases, ambiguous in zip(gazetteer["aliases"], gazetteer["ambiguous_aliases"]):
+    for aliases, ambiguous in zip(gazetteer["aliases"], gazetteer["ambiguous_aliases"], strict=True):
         assert not set(aliases) & set(ambiguous)
 
 

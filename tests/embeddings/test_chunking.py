@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
 from autocode.embeddings import Encoder
@@ -16,7 +18,7 @@ def test_long_text_is_covered_by_overlapping_windows(request: pytest.FixtureRequ
     chunks = split_text(enc, REPORT, max_tokens=100, overlap=20)
     assert len(chunks) > 5
     assert chunks[0].start == 0 and chunks[-1].end == len(REPORT.rstrip())
-    for a, b in zip(chunks, chunks[1:]):
+    for a, b in itertools.pairwise(chunks):
         assert b.start < a.end  # windows overlap
         assert b.start > a.start
     assert all(n <= 100 for n in enc.count_tokens([c.text for c in chunks])) or fixture == "use_multilingual"
