@@ -303,8 +303,8 @@ def cold_start_rows(quick: bool, work: Path) -> list[Row]:
     cli = [str(AUTOCODE), "code", str(one), "--column", "text", "--codebook", CODEBOOK, "--show", "0"]
     fast = "autocode code (one text, --encoder use-multilingual: the numpy fast path)"
     paths = {
-        fast: lambda i: cli + ["--encoder", "use-multilingual", "-o", str(work / f"one-use-{i}.csv")],
-        "autocode code (one text, minilm: torch)": lambda i: cli + ["-o", str(work / f"one-{i}.csv")],
+        fast: lambda i: [*cli, "--encoder", "use-multilingual", "-o", str(work / f"one-use-{i}.csv")],
+        "autocode code (one text, minilm: torch)": lambda i: [*cli, "-o", str(work / f"one-{i}.csv")],
         "python -c: import embeddings + encode one text, minilm": lambda i: [str(PYTHON), "-c", _MINILM_ONE],
         "python -c: import embeddings + encode one text, use-multilingual (numpy)": lambda i: [str(PYTHON), "-c", _USE_ONE],
     }

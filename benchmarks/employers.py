@@ -81,7 +81,7 @@ def informal_variant(row: pd.Series, rng: random.Random, acronym_ok: bool, count
         return " ".join(_ABBREV.get(w.casefold(), w) for w in words), rule
     if rule == "typo":
         i = rng.choice([j for j, w in enumerate(words) if len(w) >= 6])
-        return " ".join(words[:i] + [_typo(words[i], rng)] + words[i + 1 :]), rule
+        return " ".join([*words[:i], _typo(words[i], rng), *words[i + 1:]]), rule
     if rule == "acronym":
         return initials, rule
     if rule == "first_words":

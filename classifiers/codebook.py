@@ -303,7 +303,7 @@ def _cycles(by_code: dict[str, Label], first_at: dict[str, int]) -> list[str]:
         code: str | None = start
         while code is not None and code in by_code and code not in done:
             if code in on_trail:
-                loop = trail[trail.index(code):] + [code]
+                loop = [*trail[trail.index(code):], code]
                 where = f"label {code!r} (labels[{first_at[code]}])"
                 problems.append(f"{where}: cycle in parents: {' -> '.join(loop)}")
                 break

@@ -37,7 +37,7 @@ __all__ = [
 
 DEFAULT_TARGET_ACCURACY = 0.95
 # The fixed part of the threshold grid; quantiles of the observed confidences are added to it.
-_GRID = tuple(round(0.05 * i, 2) for i in range(20)) + (0.97, 0.99)
+_GRID = (*(round(0.05 * i, 2) for i in range(20)), 0.97, 0.99)
 _QUANTILES = 51
 
 

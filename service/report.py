@@ -59,7 +59,7 @@ def _confusion_png(pred: Sequence[Any], gold: Sequence[Any], multi_label: bool, 
     pairs = [(g, p) for g, p in pairs if g]
     top = [code for code, _ in sorted(Counter(g for g, _ in pairs).items(), key=lambda kv: (-kv[1], kv[0]))[:top_labels]]
     index = {code: i for i, code in enumerate(top)}
-    columns = top + [_OTHER]
+    columns = [*top, _OTHER]
     counts = np.zeros((len(top), len(columns)), dtype=float)
     for g, p in pairs:
         if g in index:

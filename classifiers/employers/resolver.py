@@ -213,8 +213,8 @@ class EmployerResolver(EmployerRecords):
         ratios = {rid: max((fuzz.ratio(query.key, k) for k in self.keys_[rid].keys), default=0) / 100.0
                   for rid in cands}
         # The runner-up's scores, so a candidate only stands out when nothing else is as close.
-        top_d = sorted(cands.values(), reverse=True)[:2] + [0.0, 0.0]
-        top_r = sorted(ratios.values(), reverse=True)[:2] + [0.0, 0.0]
+        top_d = [*sorted(cands.values(), reverse=True)[:2], 0.0, 0.0]
+        top_r = [*sorted(ratios.values(), reverse=True)[:2], 0.0, 0.0]
         out = []
         for rid, d in cands.items():
             other_d = top_d[1] if d == top_d[0] else top_d[0]

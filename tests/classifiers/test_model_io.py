@@ -25,7 +25,7 @@ def data() -> tuple[pd.DataFrame, list[str]]:
     test = pd.read_csv(BANKING / "test.csv")
     train = train[train.category.isin(CLASSES)].groupby("category").sample(8, random_state=1)
     held = test[test.category.isin(CLASSES)].groupby("category").head(6).text.tolist()
-    return train, held + ["asdfgh qwerty", train.text.iloc[0]]
+    return train, [*held, "asdfgh qwerty", train.text.iloc[0]]
 
 
 @pytest.fixture(scope="module")
