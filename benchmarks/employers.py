@@ -219,7 +219,6 @@ def report(ev: pd.DataFrame, baseline: float, timing: dict[str, float]) -> None:
     for rule, part in known.groupby("rule"):
         print(f"    {rule:14} n={len(part):4}  top-1 {_pct(part.same)}  accepted {_pct(part.accepted)}"
               f"  precision {_pct(part[part.accepted].same)}")
-    fa = unseen[unseen.accepted]
     print(f"\nunseen employers (held-out 20% of companies), n={len(unseen)}")
     print(f"  wrongly matched to another record        {_pct(unseen.accepted & ~unseen.same)}")
     print(f"  sector: ISIC section accuracy            {_pct(unseen.section_ok)}"

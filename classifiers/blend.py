@@ -27,7 +27,7 @@ def choose_weights(oof: Mapping[str, np.ndarray], truth: np.ndarray, multi_label
     """Blend weights: the centre of the simplex-grid blends within one standard error of the best
     out-of-fold accuracy (micro-F1 for multi-label); on few rows the single best is mostly noise."""
     names = list(oof)
-    steps = int(round(1 / step))
+    steps = round(1 / step)
     results = []
     for combo in itertools.product(range(steps + 1), repeat=len(names)):
         if sum(combo) != steps:

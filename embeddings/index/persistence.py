@@ -127,13 +127,15 @@ def _from_files(
         ef_search=hnsw["ef_search"],
         storage=manifest["storage"],
     )
+    # FAISS raises RuntimeError with its C++ message, the reader callback whatever the file object raises: any
+    # failure here means the file is not an index, and the caller gets one IndexFormatError for all of them.
     try:
         index = faiss.read_index(faiss.PyCallbackIOReader(index_file.read))
-    except Exception as exc:  # FAISS raises RuntimeError with its C++ message
+    except Exception as exc:  # noqa: BLE001
         raise IndexFormatError(f"{path / INDEX_FILE} cannot be read by FAISS: {exc}") from None
     try:
         row_ids = np.load(ids_file, allow_pickle=False)
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - OSError, ValueError, EOFError...: each is "not an ids file"
         raise IndexFormatError(f"{path / IDS_FILE} cannot be read: {exc}") from None
     problems = []
     if not isinstance(index, FAISS_TYPES[obj.kind]):

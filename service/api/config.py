@@ -58,7 +58,7 @@ def _from_env(env: dict[str, str]) -> dict[str, Any]:
         raw = env.get(f"AUTOCODE_{name.upper()}")
         if raw is None:
             continue
-        if field.annotation == bool:
+        if field.annotation is bool:
             values[name] = raw.strip().lower() in ("1", "true", "yes", "on")
         elif name == "preload_codebooks":
             values[name] = [part.strip() for part in raw.split(",") if part.strip()]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
-from enum import Enum
+from enum import StrEnum
 from typing import Annotated
 
 import typer
@@ -20,7 +20,7 @@ keys_app = typer.Typer(
 )
 
 
-class Scope(str, Enum):
+class Scope(StrEnum):
     """What a key may do; each scope includes the ones before it."""
 
     read = "read"

@@ -297,7 +297,9 @@ labels:
   - just text
   - {code: c, name: C, aliases: one}
 """)
-    error = pytest.raises(CodebookError, load_codebook, path).value
+    with pytest.raises(CodebookError) as raised:
+        load_codebook(path)
+    error = raised.value
     message = str(error)
     assert "types.yaml: 4 problems" in message
     assert "'multi_label' must be true or false, got 'yes'" in message
@@ -317,7 +319,7 @@ def test_all_problems_are_listed(tmp_path: Path) -> None:
 def test_no_labels_and_bad_top_level(tmp_path: Path) -> None:
     assert "has no labels" in error_for(write(tmp_path, "empty.yaml", "id: x\nname: X\nversion: '1'\nlabels: []\n"))
     assert "top level must be a mapping" in error_for(write(tmp_path, "list.yaml", "- a\n- b\n"))
-    with pytest.raises(CodebookError, match="^<inline>: codebook: id 'has spaces' must"):
+    with pytest.raises(CodebookError, match=r"^<inline>: codebook: id 'has spaces' must"):
         parse_codebook({**SMALL, "id": "has spaces"})
 
 

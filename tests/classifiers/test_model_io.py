@@ -91,7 +91,7 @@ def test_a_newer_format_is_refused_and_unknown_keys_are_tolerated(saved, data, t
     extra = _copy_with_manifest(path, tmp_path / "extra", lambda m: m.update(future_field={"x": 1}) or m["calibration"].update(new_thing=2))
     _, texts = data
     assert load_model(extra).predict(texts[:3]) == cascade.predict(texts[:3])
-    with pytest.raises(ModelFormatError, match="no model.json"):
+    with pytest.raises(ModelFormatError, match=r"no model\.json"):
         read_manifest(tmp_path)
 
 

@@ -75,7 +75,7 @@ def test_same_process_gets_one_model() -> None:
 
 
 def test_unknown_encoder_is_refused() -> None:
-    with pytest.raises(ValueError, match="unknown encoder 'bert'.*minilm"):
+    with pytest.raises(ValueError, match=r"unknown encoder 'bert'.*minilm"):
         get_encoder("bert")
 
 

@@ -159,8 +159,8 @@ def test_remove_everything_then_search() -> None:
 
 
 def test_add_duplicate_id_raises_and_changes_nothing() -> None:
-    index, ids, vecs = filled("flat", n=10)
-    with pytest.raises(ValueError, match="already in the index.*upsert"):
+    index, ids, _ = filled("flat", n=10)
+    with pytest.raises(ValueError, match=r"already in the index.*upsert"):
         index.add([ids[2], 77], unit_vectors(2, seed=5))
     assert len(index) == 10 and 77 not in index
     with pytest.raises(ValueError, match="repeat within one call"):
@@ -183,7 +183,7 @@ def test_bad_input_is_refused() -> None:
     index = VectorIndex("test-model", DIM)
     bad = unit_vectors(2)
     bad[1, 3] = np.nan
-    with pytest.raises(ValueError, match="NaN or infinite.*1"):
+    with pytest.raises(ValueError, match=r"NaN or infinite.*1"):
         index.add([1, 2], bad)
     with pytest.raises(ValueError, match="non-negative"):
         index.add([-1], unit_vectors(1))
@@ -220,7 +220,8 @@ def test_filtered_search_returns_only_allowed(kind: str, path: str, monkeypatch:
     queries = unit_vectors(15, seed=4)
     live_allowed = np.isin(ids, allowed) & ~np.isin(ids, ids[:40])
     want_scores, want_ids = brute_force(vecs[live_allowed], ids[live_allowed], queries, 5)
-    for spec in (allowed, list(allowed), set(allowed.tolist()), lambda i, s=set(allowed.tolist()): i in s):
+    allowed_set = set(allowed.tolist())
+    for spec in (allowed, list(allowed), allowed_set, lambda i: i in allowed_set):
         scores, found = index.search_filtered(queries, 5, spec)
         assert np.isin(found, ids[live_allowed]).all()
         if kind == "flat" or path == "subset":
@@ -248,7 +249,7 @@ def test_filtered_search_with_few_or_no_allowed(kind: str) -> None:
 @pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("storage", ["float32", "float16"])
 def test_save_load_round_trip_identical(kind: str, storage: str, tmp_path: Path) -> None:
-    index, ids, vecs = filled(kind, n=300, storage=storage)
+    index, ids, _ = filled(kind, n=300, storage=storage)
     index.remove(ids[:20])  # HNSW keeps these as tombstones across the save
     index.upsert(ids[30:35], unit_vectors(5, seed=8))
     queries = unit_vectors(25, seed=6)
@@ -319,7 +320,7 @@ def test_corrupt_or_incomplete_folders_are_refused(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError):
         VectorIndex.load(tmp_path / "nowhere")
     (tmp_path / "empty").mkdir()
-    with pytest.raises(IndexFormatError, match="manifest.json is missing"):
+    with pytest.raises(IndexFormatError, match=r"manifest\.json is missing"):
         VectorIndex.load(tmp_path / "empty")
     index.save(tmp_path / "idx")
     (tmp_path / "idx" / "manifest.json").write_text("{not json")
@@ -327,7 +328,7 @@ def test_corrupt_or_incomplete_folders_are_refused(tmp_path: Path) -> None:
         VectorIndex.load(tmp_path / "idx")
     index.save(tmp_path / "idx")
     (tmp_path / "idx" / "index.faiss").unlink()
-    with pytest.raises(IndexFormatError, match="index.faiss is missing"):
+    with pytest.raises(IndexFormatError, match=r"index\.faiss is missing"):
         VectorIndex.load(tmp_path / "idx")
     index.save(tmp_path / "idx")
     data = (tmp_path / "idx" / "index.faiss").read_bytes()
@@ -431,7 +432,7 @@ def test_reader_racing_saves_sees_one_whole_version(tmp_path: Path) -> None:
         try:
             for i in range(40):
                 versions[(20, 35)[i % 2]][0].save(tmp_path / "idx")
-        except BaseException as exc:  # pragma: no cover - surfaced below
+        except BaseException as exc:  # noqa: BLE001  # pragma: no cover - a thread's exception is lost unless kept: asserted below
             errors.append(exc)
         finally:
             stop.set()
@@ -464,7 +465,7 @@ def test_concurrent_search_and_writes(kind: str) -> None:
             for chunk in np.array_split(removed, 20):
                 index.remove(chunk)
                 index.upsert(chunk[:1] + 10_000_000, unit_vectors(1, seed=int(chunk[0]) % 1000))
-        except BaseException as exc:  # pragma: no cover - surfaced below
+        except BaseException as exc:  # noqa: BLE001  # pragma: no cover - a thread's exception is lost unless kept: asserted below
             errors.append(exc)
 
     thread = threading.Thread(target=write)

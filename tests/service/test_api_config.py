@@ -34,7 +34,7 @@ def test_bad_settings_name_the_source_and_the_field(tmp_path: Path) -> None:
         load_settings(env={"AUTOCODE_MAX_TEXTS": "lots"})
     config = tmp_path / "bad.toml"
     config.write_text("port = 70000\ncolour = 'blue'\n", encoding="utf-8")
-    with pytest.raises(ConfigError, match="bad.toml.*port.*colour"):
+    with pytest.raises(ConfigError, match=r"bad\.toml.*port.*colour"):
         load_settings(config, env={})
     config.write_text("port = = 1", encoding="utf-8")
     with pytest.raises(ConfigError, match="not valid TOML"):

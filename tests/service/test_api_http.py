@@ -20,6 +20,9 @@ from typing import Any
 
 import httpx
 import pytest
+import schemathesis
+from hypothesis import HealthCheck, given, settings
+from schemathesis.checks import content_type_conformance, not_a_server_error, response_schema_conformance
 
 from autocode.classifiers.employers.gazetteer import load_gazetteer
 from autocode.service.stores.keys import KeyStore
@@ -434,15 +437,6 @@ def test_readme_examples_run_as_written(module_server: Any) -> None:
 
 
 # ----------------------------------------------------------------------------------------- the API against its own OpenAPI
-
-import schemathesis
-from hypothesis import HealthCheck, given, settings
-from schemathesis.checks import (
-    content_type_conformance,
-    not_a_server_error,
-    response_schema_conformance,
-)
-
 
 def test_every_operation_conforms_to_the_openapi_and_never_answers_5xx(module_server: Any) -> None:
     """Generated requests (valid and not) with an admin key: no 5xx, and every response matches the documented schema.

@@ -81,7 +81,7 @@ def test_correcting_a_user_record_keeps_the_rest_and_rederives(store: RecordStor
     for ghost in (rid + 100, 12345):
         with pytest.raises(RecordError, match=f"^record_id: no record {ghost} "):
             store.upsert({"record_id": ghost, "name": "ghost"})
-    with pytest.raises(RecordError, match="^record_id: required"):
+    with pytest.raises(RecordError, match=r"^record_id: required"):
         store.upsert({"name": "no id"})
 
 
@@ -141,7 +141,7 @@ def test_import_reports_bad_rows_by_number_and_keeps_the_rest(store: RecordStore
 def test_import_needs_a_name_column(store: RecordStore, tmp_path: Path) -> None:
     table = tmp_path / "records.csv"
     pd.DataFrame({"company": ["Acme"]}).to_csv(table, index=False)
-    with pytest.raises(TableError, match="no column 'name'.*company"):
+    with pytest.raises(TableError, match=r"no column 'name'.*company"):
         store.import_table(table)
 
 

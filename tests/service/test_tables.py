@@ -62,7 +62,7 @@ def test_missing_column_and_bad_files_are_named(tmp_path: Path) -> None:
         open_reader(path.rename(tmp_path / "c.doc"), "text")
     empty = tmp_path / "empty.csv"
     empty.write_bytes(b"")
-    with pytest.raises(TableError, match="empty.csv"):
+    with pytest.raises(TableError, match=r"empty\.csv"):
         open_reader(empty, "text")
 
 
