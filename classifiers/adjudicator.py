@@ -158,7 +158,7 @@ class Adjudicator:
         for code in (*p.codes, *(e.code for e in p.evidence if e.code)):
             if code and code in self.codebook and code not in ranked:
                 ranked.append(code)
-        return list(dict.fromkeys(ranked))[: self.top_k] or list(self.codebook.codes[: self.top_k])
+        return list(dict.fromkeys(ranked))[: self.top_k] or self.codebook.codes()[: self.top_k]
 
     def _examples(self, p: Prediction) -> list[tuple[str, str]]:
         seen, out = set(), []
@@ -227,10 +227,14 @@ class Adjudicator:
             last = problem
         ask.error = f"invalid: {last}"
 
+    def _answered(self, answer: dict[str, Any]) -> Any:
+        # A multi-label answer may still give one `code`; _check and _decide must read it the same way.
+        return answer.get("codes", [answer.get("code")]) if self.codebook.multi_label else [answer.get("code")]
+
     def _check(self, answer: Any, candidates: list[str]) -> str | None:
         if not isinstance(answer, dict):
             return f"not a JSON object: {str(answer)[:80]}"
-        codes = answer.get("codes", [answer.get("code")]) if self.codebook.multi_label else [answer.get("code")]
+        codes = self._answered(answer)
         if not isinstance(codes, list) or not codes or any(c not in [*candidates, NONE] for c in codes):
             return f"code(s) {codes!r} not among the candidates"
         confidence = answer.get("confidence")
@@ -256,7 +260,7 @@ class Adjudicator:
             note = Evidence("note", f"adjudicator: {why}")
             return replace(p, evidence=(*p.evidence, note), reason=p.reason or why)
         answer = ask.answer
-        codes = [c for c in (answer.get("codes") if self.codebook.multi_label else [answer.get("code")]) if c != NONE]
+        codes: list[str] = [c for c in self._answered(answer) if c != NONE]  # _check let only candidates through
         llm_conf = float(answer["confidence"])
         reason = str(answer.get("reason", "")).strip()[:300]
         if not codes:

@@ -14,6 +14,7 @@ import pytest
 from autocode.classifiers.adjudicator import NONE, Adjudicator, LLMError, answer_schema
 from autocode.classifiers.cascade import Cascade
 from autocode.classifiers.codebook import load_codebook
+from autocode.classifiers.prediction import Prediction
 from autocode.embeddings import Encoder
 
 TEXTS = ["my manager let me leave early on class days", "they sort of helped, not sure how", "the company paid for it all"]
@@ -152,6 +153,30 @@ def test_confidence_combines_the_model_with_retrieval(base: Cascade) -> None:
     else:
         assert got.codes == prior.codes
     assert got.needs_review  # overruling retrieval is never accepted at the 0.9 default unless retrieval was near 0
+
+
+def test_a_multi_label_answer_with_one_code_is_decided(base: Cascade) -> None:
+    def one_code(messages: list[dict[str, str]], schema: dict[str, Any]) -> dict[str, Any]:
+        candidates = [c for c in schema["properties"]["codes"]["items"]["enum"] if c != NONE]
+        return {"code": candidates[0], "confidence": 0.95, "reason": "only one"}  # `code`, not `codes`: still accepted
+
+    adjudicator = Adjudicator(base, one_code, model="stand-in")
+    out = adjudicator.predict(review_texts(base)[:1])[0]
+    assert adjudicator.stats.decided == 1 and out.evidence[0].kind == "llm" and out.evidence[0].text == "only one"
+
+
+def test_an_item_without_scores_or_codes_is_shortlisted_from_the_codebook() -> None:
+    book = load_codebook("employer-support")
+
+    class Blank:
+        codebook = book
+
+        def predict(self, texts: list[str]) -> list[Prediction]:
+            return [Prediction((), 0.0, "none", True) for _ in texts]
+
+    chat = scripted_chat(lambda candidates: {"code": NONE, "confidence": 0.5, "reason": "no idea"})
+    Adjudicator(Blank(), chat, model="stand-in", top_k=3).predict(["something with words"])
+    assert chat.calls[0][1] == book.codes()[:3]
 
 
 def test_the_schema_lists_exactly_the_candidates_and_none() -> None:
