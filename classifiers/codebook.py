@@ -21,6 +21,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic_core import ErrorDetails
 
 from autocode.errors import InvalidError
 
@@ -364,12 +365,13 @@ def _label_ref(data: dict[str, Any], index: int) -> str:
     return f"labels[{index}]"
 
 
-def _describe(error: dict[str, Any], data: dict[str, Any]) -> list[str]:
+def _describe(error: ErrorDetails, data: dict[str, Any]) -> list[str]:
     """Readable problems for one pydantic error: where, which field, what is wrong."""
     loc = error["loc"]
     ctx_error = (error.get("ctx") or {}).get("error")
     if isinstance(ctx_error, _GraphProblems):
         return ctx_error.problems
+    model: type[BaseModel]
     if len(loc) >= 2 and loc[0] == "labels" and isinstance(loc[1], int):
         where, field_loc, model = _label_ref(data, loc[1]), loc[2:], Label
     else:

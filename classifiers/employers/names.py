@@ -203,8 +203,8 @@ def _strip_legal_form(name: str) -> tuple[str, tuple[str, ...]]:
     # Cached: the build asks for the same name's core several times, the resolver for repeated answers.
     text = strip_listing_noise(name)
     found: list[str] = []
-    for match in list(_ANY_RE.finditer(text)):
-        found.append(_matched(match, _ANY_NAMES))
+    for hit in list(_ANY_RE.finditer(text)):
+        found.append(_matched(hit, _ANY_NAMES))
     if found:
         text = _tidy(_ANY_RE.sub(" ", text)) or text
     for _ in range(8):
@@ -277,7 +277,7 @@ def _place_keys() -> frozenset[str]:
     from autocode.classifiers.codebook import load_codebook
 
     m49 = load_codebook("m49")
-    keys = set()
+    keys: set[str] = set()
     for code in m49.codes():
         label = m49.get(code)
         keys.update(match_key(n) for n in (label.name, *label.aliases) if len(n) > 3)
