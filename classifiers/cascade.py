@@ -36,7 +36,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import replace
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self, cast
 
 import numpy as np
 
@@ -64,6 +64,10 @@ from autocode.classifiers.thresholds import (
 from autocode.classifiers.training_rows import check_training, label_rows, training_classes
 from autocode.embeddings import Encoder
 
+if TYPE_CHECKING:
+    from autocode.classifiers.methods.alias import AliasClassifier
+    from autocode.classifiers.methods.zeroshot import ZeroShotClassifier
+
 DEFAULT_METHODS = tuple(METHODS)
 # The kNN is also the neighbour memory (evidence, novelty floor, chunk relevance): fitted even at weight 0.
 MEMORY = KNNClassifier.method
@@ -71,6 +75,11 @@ MEMORY = KNNClassifier.method
 
 class Cascade:
     """Alias, then a calibrated kNN + head blend (with hierarchy back-off), or zero-shot when untrained."""
+
+    # Set by fit (or load_model): exactly one of knn_ (the learned blend's memory) and zero_shot_ is not None.
+    alias_: AliasClassifier | None
+    knn_: KNNClassifier | None
+    zero_shot_: ZeroShotClassifier | None
 
     def __init__(
         self,
@@ -215,6 +224,7 @@ class Cascade:
         self.label_threshold_ = best_cut(blend, truth)[0] if self.multi_label else 0.5
         chosen, raw = choose_codes(blend, self.multi_label, self.label_threshold_)
         right = np.all(chosen == (truth > 0), axis=1) if self.multi_label else (chosen & (truth > 0)).any(axis=1)
+        right = cast(np.ndarray, right)  # numpy's stubs cannot tell that axis=1 keeps an array
         self.calibrator_, at = calibrated_threshold(raw, right, self.target_accuracy)
         self.threshold_ = float(at["threshold"])
         self.ood_floor_ = novelty_floor(nearest)
@@ -266,8 +276,14 @@ class Cascade:
         """The name predictions of the learned blend carry, e.g. 'knn+head+lexical'."""
         return "+".join(name for name in blend_methods() if name in self.weights_) or "zero-shot"
 
+    @property
+    def _memory(self) -> KNNClassifier:
+        """The kNN memory of the learned blend (the paths that read it run only when it is fitted)."""
+        assert self.knn_ is not None, "zero-shot mode has no kNN memory"
+        return self.knn_
+
     def _blend(self, x: np.ndarray, texts: list[str], found: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
-        fitted: dict[str, BlendComponent] = {**self.components_, MEMORY: self.knn_}
+        fitted: dict[str, BlendComponent] = {**self.components_, MEMORY: self._memory}
         return blend_proba(self.weights_, fitted, x, texts, found, len(self.classes_))
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
@@ -277,7 +293,7 @@ class Cascade:
             proba = self.zero_shot_.predict_proba(texts) if texts else np.zeros((0, len(self.classes_)))
         else:
             x = self._embed(texts)
-            found = self.knn_.neighbours(x)
+            found = self._memory.neighbours(x)
             proba = self._blend(x, texts, found)
         if self.alias_ is not None:
             column = {c: j for j, c in enumerate(self.classes_)}
@@ -300,6 +316,7 @@ class Cascade:
         return out  # type: ignore[return-value]
 
     def _predict_zero_shot(self, texts: list[str]) -> list[Prediction]:
+        assert self.zero_shot_ is not None, "predict() takes this path only in zero-shot mode"
         note = Evidence("note", f"confidence not calibrated: no labelled data (review threshold {self.threshold_:g})")
         out = self.zero_shot_.predict(texts, extra_evidence=(note,))
         for i, text in enumerate(texts):
@@ -311,7 +328,8 @@ class Cascade:
         # Texts longer than the model's window are scored chunk by chunk and the chunk scores pooled.
         parts = expand(self.encoder, texts)
         x = self._embed(parts.flat)
-        found = self.knn_.neighbours(x, max(self.knn_.k, 3))
+        memory = self._memory
+        found = memory.neighbours(x, max(memory.k, 3))
         chunk_proba = self._blend(x, parts.flat, found)
         # Multi-label: a code stated in any chunk holds for the text (max); single-label: chunks vote (mean).
         how = "max" if self.multi_label else "mean"
@@ -363,7 +381,7 @@ class Cascade:
         self, parts: Expanded, chunk_proba: np.ndarray, proba: np.ndarray, found: tuple[np.ndarray, np.ndarray]
     ) -> list[tuple[Evidence, ...]]:
         """Each text's nearest training examples; for a chunked text, those of the chunk that decided it, named."""
-        chunk_evidence = self.knn_.evidence(*found)
+        chunk_evidence = self._memory.evidence(*found)
         first = np.searchsorted(parts.owner, np.arange(len(parts.chunks)))
         evidence = []
         for i in range(len(parts.chunks)):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -82,7 +82,7 @@ def krippendorff_alpha_nominal(coders: Sequence[Sequence[Any]]) -> float | None:
     n_units = len(coders[0])
     if any(len(c) != n_units for c in coders):
         raise ValueError("every coder must code the same number of units")
-    coincidence: Counter[tuple[str, str]] = Counter()
+    coincidence: defaultdict[tuple[str, str], float] = defaultdict(float)
     for u in range(n_units):
         values = [v for v in (_text(c[u]) for c in coders) if v != ""]
         m = len(values)
@@ -97,7 +97,7 @@ def krippendorff_alpha_nominal(coders: Sequence[Sequence[Any]]) -> float | None:
                     coincidence[(c, k)] += pairs / (m - 1)
     if not coincidence:
         return None
-    marginals: Counter[str] = Counter()
+    marginals: defaultdict[str, float] = defaultdict(float)
     for (c, _k), o in coincidence.items():
         marginals[c] += o
     n = sum(marginals.values())
@@ -109,7 +109,7 @@ def krippendorff_alpha_nominal(coders: Sequence[Sequence[Any]]) -> float | None:
 
 
 def expected_calibration_error(
-    confidence: Sequence[float], correct: Sequence[bool], n_bins: int = 10
+    confidence: Sequence[float] | np.ndarray, correct: Sequence[bool] | np.ndarray, n_bins: int = 10
 ) -> tuple[float, list[dict[str, Any]]]:
     """ECE over equal-width bins of [0, 1] and the reliability bins it was computed from.
 
@@ -127,15 +127,16 @@ def expected_calibration_error(
     for i in range(n_bins):
         mask = index == i
         count = int(mask.sum())
-        mean_conf = float(conf[mask].mean()) if count else None
-        acc = float(hit[mask].mean()) if count else None
+        mean_conf: float | None = None
+        acc: float | None = None
         if count:
+            mean_conf, acc = float(conf[mask].mean()), float(hit[mask].mean())
             ece += count / total * abs(acc - mean_conf)
         bins.append({"bin_lo": i / n_bins, "bin_hi": (i + 1) / n_bins, "count": count, "mean_confidence": mean_conf, "accuracy": acc})
     return ece, bins
 
 
-def threshold_curve(confidence: Sequence[float], correct: Sequence[bool]) -> list[dict[str, Any]]:
+def threshold_curve(confidence: Sequence[float] | np.ndarray, correct: Sequence[bool] | np.ndarray) -> list[dict[str, Any]]:
     """Coverage (share with confidence >= t) and accuracy on the covered rows, at each threshold t.
 
     Thresholds are a fixed grid (0.00..0.95 by 0.05, 0.97, 0.99) plus observed confidence

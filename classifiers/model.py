@@ -73,7 +73,7 @@ def save_model(cascade: Cascade, path: str | os.PathLike[str]) -> Path:
         files: dict[str, int] = {}
         for name, array in arrays.items():
             rel = f"{ARRAYS_DIR}/{name}.npy"
-            files[rel] = write_synced(tmp / rel, lambda f, a=array: np.save(f, np.ascontiguousarray(a), allow_pickle=False))
+            files[rel] = _write_array(tmp / rel, array)
         codebook = cascade.codebook.model_dump(mode="json")
         files[CODEBOOK_FILE] = _write_json(tmp / CODEBOOK_FILE, codebook)
         if cascade.knn_ is not None:
@@ -247,6 +247,10 @@ def _rebuild(path: Path, manifest: dict[str, Any], encoder: Encoder, codebook: A
 
 
 # ---------------------------------------------------------------------- files
+
+
+def _write_array(path: Path, array: np.ndarray) -> int:
+    return write_synced(path, lambda f: np.save(f, np.ascontiguousarray(array), allow_pickle=False))
 
 
 def _write_json(path: Path, data: Any) -> int:

@@ -6,6 +6,8 @@ unlike every training example) and, with no labelled data, the zero-shot thresho
 
 from __future__ import annotations
 
+from typing import TypedDict
+
 import numpy as np
 
 from autocode.classifiers.calibration import MIN_CALIBRATION_ROWS, Calibrator
@@ -15,7 +17,15 @@ DEFAULT_TARGET_ACCURACY = 0.95
 OOD_FLOOR_CAP = 0.4
 
 
-def choose_threshold(confidence: np.ndarray, correct: np.ndarray, target: float) -> dict[str, float | None]:
+class ThresholdChoice(TypedDict):
+    """choose_threshold's answer: the cut, the share of rows at or above it, and their accuracy (None if none reach it)."""
+
+    threshold: float
+    coverage: float
+    accuracy: float | None
+
+
+def choose_threshold(confidence: np.ndarray, correct: np.ndarray, target: float) -> ThresholdChoice:
     """The smallest t whose covered rows (confidence >= t) are right at least `target` of the time.
 
     Returns threshold, coverage and accuracy at it; threshold 1.0 with coverage 0 when no t reaches
@@ -37,7 +47,7 @@ def choose_threshold(confidence: np.ndarray, correct: np.ndarray, target: float)
     return {"threshold": float(conf[i]), "coverage": (i + 1) / conf.size, "accuracy": float(accuracy[i])}
 
 
-def calibrated_threshold(raw: np.ndarray, right: np.ndarray, target: float) -> tuple[Calibrator, dict[str, float | None]]:
+def calibrated_threshold(raw: np.ndarray, right: np.ndarray, target: float) -> tuple[Calibrator, ThresholdChoice]:
     """A calibrator fitted on out-of-fold raw scores, and choose_threshold on its calibrated output."""
     calibrator = Calibrator.fit(raw, right)
     return calibrator, choose_threshold(calibrator(raw), right, target)
@@ -60,7 +70,7 @@ def novelty_floor(nearest: np.ndarray) -> float:
 
 def threshold_from_examples(
     confidence: np.ndarray, correct: np.ndarray, n_labels: int, fixed: float, target: float
-) -> tuple[float, dict[str, float | None] | None]:
+) -> tuple[float, ThresholdChoice | None]:
     """The zero-shot review threshold and, when the codebook's examples could set it, choose_threshold's result.
 
     The codebook's own examples are the only labelled data there is: with a few per label, their

@@ -156,8 +156,9 @@ class SectorModel:
 
     def _combine(self, name: str, text_p: np.ndarray, neighbours: Sequence[tuple[str, str, float, str]]) -> SectorGuess:
         sections = list(self.sections_)
-        knn_sec: Counter[str] = Counter()
-        knn_div: dict[str, Counter[str]] = defaultdict(Counter)
+        # Float weights: defaultdict(float), as a Counter is typed for integer counts.
+        knn_sec: defaultdict[str, float] = defaultdict(float)
+        knn_div: defaultdict[str, defaultdict[str, float]] = defaultdict(lambda: defaultdict(float))
         total = 0.0
         for section, division, weight, _ in neighbours:
             if section:
@@ -190,7 +191,7 @@ class SectorModel:
             p = (1 - share) * p + share * kw
         best = int(p.argmax())
         section = sections[best]
-        divisions: Counter[str] = Counter()
+        divisions: defaultdict[str, float] = defaultdict(float)
         for d, share in self.division_prior_.get(section, {}).items():
             divisions[d] += 0.3 * share
         div_total = sum(knn_div[section].values())
@@ -199,7 +200,8 @@ class SectorModel:
         for _, s, d in hits:
             if s == section:
                 divisions[d] += 1.0
-        division, div_score = divisions.most_common(1)[0] if divisions else ("", 0.0)
+        # The first of the highest, as Counter.most_common(1) picks.
+        division, div_score = max(divisions.items(), key=lambda kv: kv[1]) if divisions else ("", 0.0)
         div_p = float(p[best]) * div_score / max(sum(divisions.values()), 1e-12)
         evidence = [Evidence("keyword", w, f"{s}/{d}", None) for w, s, d in hits[:3]]
         evidence += [
@@ -231,7 +233,7 @@ _CUE_RANK = ("country", "demonym", "code", "domain", "city", "town", "word", "le
 
 def infer_country(cues: Sequence[CountryCue], neighbour_countries: Mapping[str, float]) -> CountryGuess:
     """Combine the text's cues with the neighbours' country shares (weights summing to 1) into one guess."""
-    scores: Counter[str] = Counter()
+    scores: defaultdict[str, float] = defaultdict(float)
     for cue in cues:
         for country, weight in cue.countries:
             scores[country] += CUE_WEIGHTS.get(cue.kind, 1.0) * weight
@@ -239,7 +241,7 @@ def infer_country(cues: Sequence[CountryCue], neighbour_countries: Mapping[str, 
         scores[country] += NEIGHBOUR_WEIGHT * share
     if not scores:
         return CountryGuess("", 0.0, "none", ())
-    country, top = scores.most_common(1)[0]
+    country, top = max(scores.items(), key=lambda kv: kv[1])  # the first of the highest, as most_common(1) picks
     backing = [c.kind for c in cues if any(k == country for k, _ in c.countries)]
     kind = min(backing, key=_CUE_RANK.index) if backing else "neighbours"
     evidence = tuple(Evidence("place", c.text, c.country, None) for c in cues[:3])

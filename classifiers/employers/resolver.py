@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections import Counter
+from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Self
@@ -262,14 +262,14 @@ class EmployerResolver(EmployerRecords):
                  for r, w, t in neighbours]
         guess = self.sector_model_.predict([name], [votes])[0]
         confidence = interpolate(guess.section_p, self.params.sector_knots)
-        gics: Counter[str] = Counter()
+        gics: defaultdict[str, float] = defaultdict(float)  # float weights; a Counter is typed for int counts
         for r, w, _ in neighbours:
             if self.rows_[r]["isic_section"] == guess.section and self.rows_[r]["gics_sector"]:
                 gics[str(self.rows_[r]["gics_sector"])] += w
-        return guess.section, guess.division, gics.most_common(1)[0][0] if gics else "", confidence, guess.evidence
+        return guess.section, guess.division, max(gics.items(), key=lambda kv: kv[1])[0] if gics else "", confidence, guess.evidence
 
     def _country_shares(self, neighbours: list[tuple[int, float, str]]) -> dict[str, float]:
-        shares: Counter[str] = Counter()
+        shares: defaultdict[str, float] = defaultdict(float)
         for r, w, _ in neighbours:
             if self.rows_[r]["country"]:
                 shares[str(self.rows_[r]["country"])] += w

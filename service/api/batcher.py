@@ -80,7 +80,9 @@ class MicroBatcher:
     def _take(self) -> list[_Request]:
         # The oldest request's target goes first; its batch takes every waiting request for that target up to max_batch.
         target = self._pending[0].target
-        taken, rest, size = [], [], 0
+        taken: list[_Request] = []
+        rest: list[_Request] = []
+        size = 0
         for request in self._pending:
             if request.target == target and (not taken or size + len(request.texts) <= self.max_batch):
                 taken.append(request)

@@ -280,7 +280,7 @@ class _Run:
             if reason is None and not key:
                 reason = "empty text"
             keys.append(key)
-            if key and key not in first_seen:
+            if text and key and key not in first_seen:  # a key implies a text; `text` narrows it for mypy
                 first_seen[key] = " ".join(text.split())
             if reason is not None:
                 invalid[i] = reason
@@ -342,10 +342,11 @@ def cell_text(cell: object, max_chars: int) -> tuple[str | None, str | None]:
     if cell is None or (isinstance(cell, float) and math.isnan(cell)):
         return None, "empty cell"
     if isinstance(cell, bytes):
+        raw = cell
         try:
-            cell = cell.decode("utf-8")
+            cell = raw.decode("utf-8")
         except UnicodeDecodeError:
-            return cell.decode("utf-8", "replace"), "undecodable bytes: not valid UTF-8"
+            return raw.decode("utf-8", "replace"), "undecodable bytes: not valid UTF-8"
     text = cell if isinstance(cell, str) else str(cell)
     if not text.strip():
         return None, "empty cell"
