@@ -182,7 +182,7 @@ def _manifest(index: VectorIndex, sizes: dict[str, int]) -> dict[str, Any]:
 def _parse_manifest(path: Path, raw: bytes) -> dict[str, Any]:
     """The validated manifest, or IndexFormatError saying what is wrong with it."""
     manifest = parse_manifest(raw, path / MANIFEST_FILE, kind="index", max_version=FORMAT_VERSION, error=IndexFormatError)
-    fields: dict[str, type | tuple[type, ...]] = {
+    fields: dict[str, type] = {
         "model": str, "dim": int, "count": int, "kind": str, "metric": str, "hnsw": dict, "files": dict,
     }
     for name, typ in fields.items():

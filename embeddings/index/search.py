@@ -94,9 +94,10 @@ def search(
         # A graph walk must hold at least k candidates, and more when the selector rejects many rows.
         base_ef = max(ef_search, k)
         ef = min(math.ceil(base_ef * total / admitted), base_ef * 16)
-        params: faiss.SearchParameters | None = faiss.SearchParametersHNSW(efSearch=ef)
+        hnsw_params = faiss.SearchParametersHNSW(efSearch=ef)
         if selector is not None:
-            params.sel = selector
+            hnsw_params.sel = selector
+        params: faiss.SearchParameters | None = hnsw_params
     else:
         params = faiss.SearchParameters(sel=selector) if selector is not None else None
     dist, rows = index.search(q, k, params=params)
