@@ -180,7 +180,8 @@ class Adjudicator:
     # ------------------------------------------------------------------ asking
 
     def _from_cache(self, asks: list[_Ask]) -> list[_Ask]:
-        pending, first = [], {}
+        pending: list[_Ask] = []
+        first: dict[str, _Ask] = {}
         for ask in asks:
             hit = self.cache.get(ask.key) if self.cache is not None else None
             if hit is not None:

@@ -154,10 +154,11 @@ class FeedbackMemory:
         out: list[Prediction | None] = [None] * len(texts)
         rest = []
         for i, hit in enumerate(exact):
+            near = nearest[i]
             if hit is not None:
                 out[i] = self._decide(hit, 1.0, "feedback")
-            elif nearest[i] is not None and nearest[i][1] >= self.near:
-                out[i] = self._decide(*nearest[i], "feedback-neighbour")
+            elif near is not None and near[1] >= self.near:
+                out[i] = self._decide(*near, "feedback-neighbour")
             else:
                 rest.append(i)
         if rest:

@@ -11,6 +11,7 @@ import hashlib
 import threading
 from collections import Counter, defaultdict
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -52,7 +53,7 @@ class EmployerRecords:
 
     def _build_tables(self, frame: pd.DataFrame) -> None:
         """Fill the tables from clean records (see clean_records)."""
-        self.rows_: dict[int, dict[str, object]] = {}
+        self.rows_: dict[int, dict[str, Any]] = {}  # one gazetteer row each: text, numbers and tuples
         self.keys_: dict[int, RecordKeys] = {}
         self.key_holders_: dict[str, set[int]] = defaultdict(set)
         self.key_list_: list[str] = []
@@ -63,7 +64,7 @@ class EmployerRecords:
             self._add_row(row)
         forms: dict[str, Counter[str]] = defaultdict(Counter)
         for row in self.rows_.values():
-            for form in row["legal_forms"]:  # type: ignore[union-attr]
+            for form in row["legal_forms"]:
                 if row["country"]:
                     forms[form][str(row["country"])] += 1
         # Where a legal form is used, as learnt from the records; rare forms fall back to their listed countries.
@@ -102,10 +103,10 @@ class EmployerRecords:
         vectors = self.encoder.encode([self.vector_text_[v] for v in vids])
         self.name_index_.upsert(np.asarray(vids, dtype=np.int64), vectors)
 
-    def _add_row(self, row: dict[str, object]) -> list[int]:
-        rid = int(row["record_id"])  # type: ignore[arg-type]
-        aliases = tuple(row["aliases"])  # type: ignore[arg-type]
-        rk = record_keys(rid, str(row["name"]), aliases, tuple(row["ambiguous_aliases"]),  # type: ignore[arg-type]
+    def _add_row(self, row: dict[str, Any]) -> list[int]:
+        rid = int(row["record_id"])
+        aliases = tuple(row["aliases"])
+        rk = record_keys(rid, str(row["name"]), aliases, tuple(row["ambiguous_aliases"]),
                          str(row["country"]), str(row["source"]))
         new: list[int] = []
         for text in rk.strings:

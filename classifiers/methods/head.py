@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, ClassVar, Self
+from typing import TYPE_CHECKING, Any, ClassVar, Self, TypeAlias
 
 import numpy as np
 
@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from scipy import sparse
     from sklearn.feature_extraction.text import CountVectorizer
 
-    Features = np.ndarray | sparse.spmatrix
+    Features: TypeAlias = np.ndarray | sparse.spmatrix
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
@@ -219,13 +219,14 @@ class _Head:
         texts = list(texts)
         if not texts:
             return []
+        codebook = self.codebook
         return proba_to_predictions(
             self.predict_proba(texts),
             self.classes_,
             method=self.method,
             multi_label=self.multi_label,
             review_threshold=self.review_threshold,
-            names=(lambda c: self.codebook.get(c).name) if self.codebook else None,
+            names=(lambda c: codebook.get(c).name) if codebook else None,
         )
 
 

@@ -119,13 +119,14 @@ class KNNClassifier:
             return []
         scores, rows = self.neighbours(self.encoder.encode(texts))
         evidence = self.evidence(scores, rows)
+        codebook = self.codebook
         return proba_to_predictions(
             self.proba_vectors(None, (scores, rows)),  # type: ignore[arg-type]
             self.classes_,
             method=self.method,
             multi_label=self.multi_label,
             review_threshold=self.review_threshold,
-            names=(lambda c: self.codebook.get(c).name) if self.codebook else None,
+            names=(lambda c: codebook.get(c).name) if codebook else None,
             evidence=lambda i: evidence[i],
         )
 
