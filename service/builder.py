@@ -151,6 +151,7 @@ def build_base(source: Source, encoder: Encoder | str) -> Any:
     from autocode.embeddings import get_encoder
 
     # No labelled data: the cascade runs exact alias matching, then zero-shot on the labels' own words.
+    assert source.codebook is not None, "a Source has a codebook or a folder"
     return Cascade(get_encoder(encoder) if isinstance(encoder, str) else encoder, source.codebook).fit([], [])
 
 

@@ -13,7 +13,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
@@ -23,6 +23,7 @@ from autocode.service.api.config import Settings
 from autocode.service.builder import FeedbackFeed, Source, Target, build_base, catalogue_source, with_llm, with_memory
 
 if TYPE_CHECKING:
+    from autocode.classifiers.cascade import Cascade
     from autocode.classifiers.feedback import FeedbackMemory
     from autocode.service.stores.feedback import FeedbackStore
 
@@ -131,7 +132,9 @@ class Engine:
         memory = self.classifier(target)
         decider = self._adjudicated(memory, target) if self.settings.llm_url else memory
         predictions = decider.predict(texts)
-        return restrict_to_labels(memory.base, texts, predictions, labels) if labels else predictions
+        if not labels:
+            return predictions
+        return restrict_to_labels(cast("Cascade", memory.base), texts, predictions, labels)  # build_base makes a Cascade
 
     def _adjudicated(self, memory: Any, target: Target) -> Any:
         # Review items go to the LLM; one client (and its connection pool) per process, one wrapper per memory.

@@ -134,11 +134,11 @@ def evaluate(
 
     if json_output:
         typer.echo(json.dumps(metrics, indent=2, ensure_ascii=False, allow_nan=False))
-        if written:
+        if written and report is not None:  # written implies a report folder; this says so to mypy
             err.print(f"wrote report to {report / 'index.html'}")
         return
     _print_tables(metrics)
-    if written:
+    if written and report is not None:
         console.print(f"wrote report: {report / 'index.html'} ({len(written)} files)")
 
 

@@ -9,6 +9,7 @@ Every write is one transaction that also bumps `version`, so a reader can tell c
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -80,7 +81,7 @@ class RecordStore(SqliteStore):
     ERROR = RecordError
     # synchronous=FULL (see SqliteStore): record edits are rare; a power cut must not lose one.
 
-    def __init__(self, path: Path | str | None = None, *, reference: Reference | None = None) -> None:
+    def __init__(self, path: Path | str | os.PathLike[str] | None = None, *, reference: Reference | None = None) -> None:
         # `reference` finds a gazetteer record by id, so a partial correction can start from it.
         self._reference = reference or _gazetteer_lookup()
         self._open(Path(path) if path is not None else default_store_path())

@@ -17,6 +17,7 @@ from autocode.service.api.schemas import (
     CodebookList,
     CodebookOut,
     CodebookSummary,
+    EvidenceOut,
     FeedbackIn,
     FeedbackOut,
     PredictionOut,
@@ -48,7 +49,7 @@ def request_texts(request: Request, text: str | None, texts: list[str] | None) -
 def prediction_out(text: str, p: Prediction) -> PredictionOut:
     """A Prediction as the API returns it."""
     return PredictionOut(text=text, codes=list(p.codes), labels=list(p.labels), confidence=float(p.confidence), method=p.method,
-                         needs_review=bool(p.needs_review), reason=p.reason, evidence=[e.to_dict() for e in p.evidence],
+                         needs_review=bool(p.needs_review), reason=p.reason, evidence=[EvidenceOut(**e.to_dict()) for e in p.evidence],
                          scores=dict(p.scores))
 
 
@@ -103,7 +104,7 @@ async def codebooks(request: Request) -> CodebookList:
     """Every codebook (built-in and uploaded) and every trained model the server can code with."""
     from autocode.service.stores.catalogue import list_codebooks, list_models
 
-    return CodebookList(codebooks=list_codebooks(), models=list_models())
+    return CodebookList(codebooks=[CodebookSummary(**summary) for summary in list_codebooks()], models=list_models())
 
 
 @router.get("/v1/codebooks/{codebook_id}", response_model=CodebookOut, dependencies=[Depends(require("read"))], tags=["codebooks"])
