@@ -14,7 +14,7 @@ from autocode.classifiers.scoring import selection_score
 
 def mix(weights: Mapping[str, float], proba: Mapping[str, np.ndarray]) -> np.ndarray:
     """The weighted sum of each method's probabilities."""
-    return sum(w * proba[name] for name, w in weights.items())  # type: ignore[return-value]
+    return sum(w * proba[name] for name, w in weights.items())  # type: ignore[return-value]  # sum's 0 start types it int | array
 
 
 def even_weights(names: Sequence[str]) -> dict[str, float]:

@@ -313,7 +313,7 @@ class Cascade:
             decided = self._predict_zero_shot(rest_texts) if self.zero_shot_ is not None else self._predict_learned(rest_texts)
             for i, prediction in zip(rest, decided, strict=True):
                 out[i] = prediction
-        return out  # type: ignore[return-value]
+        return cast(list[Prediction], out)  # every None slot was filled above
 
     def _predict_zero_shot(self, texts: list[str]) -> list[Prediction]:
         assert self.zero_shot_ is not None, "predict() takes this path only in zero-shot mode"

@@ -15,7 +15,7 @@ from __future__ import annotations
 import dataclasses
 import threading
 from collections.abc import Iterable, Sequence
-from typing import Any, Self
+from typing import Any, Self, cast
 
 import numpy as np
 
@@ -167,7 +167,7 @@ class FeedbackMemory:
                 if found is not None and found[1] >= self.hint:
                     p = dataclasses.replace(p, evidence=(*p.evidence, _evidence(*found)))
                 out[i] = p
-        return out  # type: ignore[return-value]
+        return cast(list[Prediction], out)  # every None slot was filled above
 
     def _decide(self, correction: _Correction, similarity: float, method: str) -> Prediction:
         evidence = [_evidence(correction, similarity)]

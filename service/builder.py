@@ -234,6 +234,6 @@ def build_classifier(
     identity = source.identity(encoder_key)
     if applied:
         identity += f"+feedback:{key}@{applied}"  # a newer correction makes another job: a resume must not mix the two
-    if classifier is not memory:
-        identity += f"+llm:{llm.identity}"  # type: ignore[union-attr]
+    if classifier is not memory and llm is not None:  # with_llm wraps the memory only when llm is given
+        identity += f"+llm:{llm.identity}"
     return Built(source, classifier, memory, classifier if classifier is not memory else None, applied, identity)

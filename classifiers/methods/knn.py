@@ -121,7 +121,7 @@ class KNNClassifier:
         evidence = self.evidence(scores, rows)
         codebook = self.codebook
         return proba_to_predictions(
-            self.proba_vectors(None, (scores, rows)),  # type: ignore[arg-type]
+            vote(scores, rows, self.y_, self.k, self.temperature),  # proba_vectors on the search already made
             self.classes_,
             method=self.method,
             multi_label=self.multi_label,

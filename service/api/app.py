@@ -79,6 +79,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         use_reference(read_reference(Path(settings.employer_reference)))
     metrics = Metrics()
     engine = Engine(settings)
+    # The batcher needs ctx.model_thread, so it is set on the next line.
     ctx = Context(settings, engine, metrics, None, KeyStore(), JobStore())  # type: ignore[arg-type]
     ctx.batcher = MicroBatcher(ctx.model_thread, metrics, window_s=settings.batch_window_ms / 1000, max_batch=settings.max_batch)
     ctx.runner = JobRunner(ctx.jobs, _decider_for(engine), chunk_rows=settings.job_chunk_rows)

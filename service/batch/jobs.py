@@ -442,7 +442,7 @@ class _RunnerLock:
         except ImportError:  # Windows: no advisory locks; one runner per jobs folder is then the operator's care
             return True
         try:
-            fcntl.flock(self._fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)  # type: ignore[union-attr]
+            fcntl.flock(self._fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)  # type: ignore[union-attr]  # only inside `with`
         except BlockingIOError:
             return False
         return True

@@ -130,7 +130,7 @@ def classifier_decider(classifier: Classifier) -> Decide:
     def decide(texts: list[str]) -> list[dict[str, object]]:
         return [prediction_fields(p) for p in classifier.predict(texts)]
 
-    decide.classifier = classifier  # type: ignore[attr-defined]
+    decide.classifier = classifier  # type: ignore[attr-defined]  # a function attribute: mypy knows none on functions
     return decide
 
 
@@ -359,9 +359,10 @@ def invalid_fields(fields: Mapping[str, pa.DataType], guess: dict[str, object] |
     """Fields for a bad row: the best guess where there is one, always needs_review, method "invalid", the reason first."""
     out: dict[str, object] = dict(guess) if guess else {"code": "", "label": "", "confidence": 0.0}
     prior: object = []
-    if guess and isinstance(guess.get("evidence"), str):
+    evidence = guess.get("evidence") if guess else None
+    if isinstance(evidence, str):
         with contextlib.suppress(ValueError):
-            prior = json.loads(guess["evidence"])  # type: ignore[arg-type]
+            prior = json.loads(evidence)
     out["method"] = "invalid"
     out["needs_review"] = True
     out["evidence"] = json.dumps(
