@@ -8,7 +8,7 @@ LLM_STAMP := $(VENV)/.installed-llm
 WHEELS ?= $(HOME)/.cache/autocode/wheels
 LLAMA := llama-cpp-python==0.3.36
 
-.PHONY: setup setup-llm demo test bench clean
+.PHONY: setup setup-llm demo lint test bench clean
 
 setup: $(STAMP)
 setup-llm: $(LLM_STAMP)
@@ -31,7 +31,12 @@ $(LLM_STAMP): $(STAMP)
 demo: $(STAMP)
 	$(BIN)/autocode demo
 
-test: $(LLM_STAMP)
+# ruff over the whole checkout; mypy over the installed package layout (scripts/typecheck.py says why it needs one).
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/python scripts/typecheck.py
+
+test: lint $(LLM_STAMP)
 	$(BIN)/python -m pytest
 
 # The pytest-benchmark suites (JSON in .benchmarks/), then the performance table (python -m benchmarks; JSON beside it).
