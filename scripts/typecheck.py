@@ -32,7 +32,10 @@ def layout(target: Path) -> Path:
 def main() -> int:
     """Lay out the namespace and run mypy on it with pyproject's [tool.mypy] settings."""
     where = layout(ROOT / "build" / "typecheck")
-    command = [sys.executable, "-m", "mypy", "--config-file", str(ROOT / "pyproject.toml"), "-p", "autocode", *sys.argv[1:]]
+    # The cache lives beside the layout, not in it: layout() rebuilds that folder on every run.
+    cache = ROOT / "build" / "mypy-cache"
+    command = [sys.executable, "-m", "mypy", "--config-file", str(ROOT / "pyproject.toml"), "--cache-dir", str(cache),
+               "-p", "autocode", *sys.argv[1:]]
     return subprocess.run(command, cwd=where, check=False).returncode
 
 
