@@ -15,6 +15,7 @@ from rich.table import Table
 from autocode.service.cli.common import console, err, fail
 
 if TYPE_CHECKING:
+    from autocode.service.batch.runner import BatchSummary
     from autocode.service.llm.options import LLMOptions
     from autocode.service.stores.feedback import FeedbackStore
 
@@ -148,7 +149,7 @@ def _true(value: object) -> bool:
     return value is True or str(value).lower() == "true"
 
 
-def _print_summary(summary, *, wrote: bool) -> None:
+def _print_summary(summary: BatchSummary, *, wrote: bool) -> None:
     rows = summary.rows or 1
     extra = f" · invalid {summary.invalid_rows}" + (f" · skipped lines {summary.skipped_rows}" if summary.skipped_rows else "")
     resumed = f" · resumed at row {summary.resumed_from_row + 1:,}" if summary.resumed_from_row else ""
