@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 
@@ -61,15 +61,18 @@ def _store() -> Any:
     return default_store()
 
 
-def _out(row: dict[str, Any], origin: str) -> RecordOut:
+Origin = Literal["user", "correction", "reference"]
+
+
+def _out(row: dict[str, Any], origin: Origin) -> RecordOut:
     from autocode.classifiers.employers.gazetteer import COLUMNS
 
-    fields = {c: (list(row[c]) if isinstance(row.get(c), (list, tuple)) else row.get(c, "")) for c in COLUMNS}
+    fields: dict[str, Any] = {c: (list(row[c]) if isinstance(row.get(c), (list, tuple)) else row.get(c, "")) for c in COLUMNS}
     fields = {k: ("" if v is None else v) for k, v in fields.items()}
-    return RecordOut(**fields, origin=origin, updated_at=row.get("updated_at"))  # type: ignore[arg-type]
+    return RecordOut(**fields, origin=origin, updated_at=row.get("updated_at"))
 
 
-def _origin(record_id: int) -> str:
+def _origin(record_id: int) -> Origin:
     from autocode.service.stores.records import USER_ID_BASE
 
     return "user" if record_id >= USER_ID_BASE else "correction"
