@@ -42,7 +42,8 @@ def fit_levels(
             continue
         predicted = aggregated[rows].argmax(axis=1)
         right = predicted == member[truth_codes][rows]
-        calibrator, at = calibrated_threshold(aggregated[rows].max(axis=1), right, target)
+        # A backed-off code stays in review, so its cut only chooses which code to show: no guarantee needed.
+        calibrator, at = calibrated_threshold(aggregated[rows].max(axis=1), right, target, level=None)
         levels.append({"depth": depth, "codes": codes, "member": member, "calibrator": calibrator, "threshold": float(at["threshold"])})
         metrics[str(depth)] = {
             "accuracy": round(float(right.mean()), 4),

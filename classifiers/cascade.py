@@ -56,10 +56,11 @@ from autocode.classifiers.prediction import Evidence, Prediction
 from autocode.classifiers.scoring import macro_f1, micro_f1, selection_score
 from autocode.classifiers.thresholds import (
     DEFAULT_TARGET_ACCURACY,
+    NO_AUTO_CODING,
     calibrated_threshold,
+    guarantee_note,
     novelty_floor,
     threshold_from_examples,
-    uncalibrated_threshold,
 )
 from autocode.classifiers.training_rows import check_training, label_rows, training_classes
 from autocode.embeddings import Encoder
@@ -166,6 +167,9 @@ class Cascade:
             "note": "no labelled data: confidence is the zero-shot similarity softmax, threshold fixed, not calibrated",
             "threshold": self.threshold_,
             "n_train": 0,
+            "guaranteed": False,
+            "guarantee": "nothing is guaranteed: a zero-shot codebook has no labelled answers to measure accuracy on; "
+            "train on labelled rows for a guaranteed review threshold",
         }
         confidence, correct = self.zero_shot_.leave_one_out()
         threshold, chosen = threshold_from_examples(confidence, correct, len(self.classes_), self.zero_shot_threshold, self.target_accuracy)
@@ -240,6 +244,10 @@ class Cascade:
             "threshold": round(self.threshold_, 4),
             "coverage": round(float(at["coverage"]), 4),
             "accuracy_at_threshold": None if at["accuracy"] is None else round(float(at["accuracy"]), 4),
+            "guaranteed": at["guaranteed"],
+            "guarantee_level": at["level"],
+            "accuracy_lower_bound": None if at["lower_bound"] is None else round(at["lower_bound"], 4),
+            "guarantee": guarantee_note(at, self.target_accuracy),
             "n_validation": int(truth.shape[0]),
             "ood_floor": round(self.ood_floor_, 4),
         }
@@ -252,14 +260,18 @@ class Cascade:
 
     def _uncalibrated(self, held: int) -> None:
         self.calibrator_ = Calibrator.identity()
-        self.threshold_ = uncalibrated_threshold(self.target_accuracy)
+        self.threshold_ = NO_AUTO_CODING
         self.label_threshold_ = 0.5
         self.ood_floor_ = -1.0
         self.metrics_ = {
             "calibrated": False,
             "note": f"only {held} rows could be held out (need {MIN_CALIBRATION_ROWS}): confidence is the raw blend "
-            "probability and the threshold is the target accuracy itself",
+            "probability, not calibrated",
             "threshold": self.threshold_,
+            "coverage": 0.0,
+            "guaranteed": False,
+            "guarantee": f"nothing is auto-coded: {held} out-of-fold rows cannot show any accuracy; label more rows "
+            "(a few per code, in at least two rows each)",
         }
 
     def _fit_components(self, rows: Rows, params: dict[str, dict[str, Any]]) -> None:

@@ -22,6 +22,8 @@ from sklearn.metrics import (
 )
 from sklearn.preprocessing import MultiLabelBinarizer
 
+from autocode.classifiers.thresholds import DEFAULT_TARGET_ACCURACY, accuracy_lower_bound
+
 if TYPE_CHECKING:
     from autocode.classifiers.codebook import Codebook
 
@@ -35,7 +37,6 @@ __all__ = [
     "threshold_curve",
 ]
 
-DEFAULT_TARGET_ACCURACY = 0.95
 # The fixed part of the threshold grid; quantiles of the observed confidences are added to it.
 _GRID = (*(round(0.05 * i, 2) for i in range(20)), 0.97, 0.99)
 _QUANTILES = 51
@@ -336,6 +337,8 @@ def evaluate(
             "n": int(auto.sum()),
             "share": float(auto.mean()),
             "accuracy": float(correct[auto].mean()) if auto.any() else None,
+            # What this file shows for certain: the auto-coded accuracy is at least this, with 95% confidence.
+            "lower_bound_95": accuracy_lower_bound(int(correct[auto].sum()), int(auto.sum()), 0.05) if auto.any() else None,
         }
         out["review"] = {
             "n": int(review.sum()),

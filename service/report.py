@@ -188,6 +188,13 @@ def summary_rows(metrics: dict[str, Any]) -> list[tuple[str, str]]:
         part = metrics.get(key)
         if part:
             rows.append((f"{name}: share / accuracy", f"{part['share']:.1%} / {_fmt(part['accuracy'])}"))
+            if part.get("lower_bound_95") is not None:
+                rows.append((f"{name}: accuracy at least (95% confidence)", _fmt(part["lower_bound_95"])))
+    promise = metrics.get("promise")
+    if promise:
+        rows.append(("the model's guarantee", str(promise.get("guarantee") or "none recorded (a model from before guarantees)")))
+        if promise.get("kept") is not None:
+            rows.append(("kept on this file", "yes" if promise["kept"] else f"no: auto-coded accuracy below {promise['target']:.0%}"))
     for depth, acc in (metrics.get("per_level") or {}).items():
         rows.append((f"accuracy at level {depth}", _fmt(acc)))
     if metrics.get("n_empty_pred"):

@@ -90,6 +90,8 @@ def evaluate(
     multi_label: Annotated[bool, typer.Option("--multi-label", help="Cells hold '|'-joined codes; implied by a multi-label codebook.")] = False,
     report: Annotated[Path | None, typer.Option(help="Write PNG plots, metrics.json and a self-contained index.html to this folder.")] = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print the metrics as JSON instead of tables.")] = False,
+    model: Annotated[Path | None, typer.Option(
+        help="The model folder that coded the file: reports what it guaranteed and whether this file kept it.")] = None,
 ) -> None:
     """Score predicted codes against gold codes: accuracy, macro-F1, κ/α, coverage at each threshold, calibration."""
     from autocode.classifiers.codebook import CodebookError, load_codebook
@@ -122,6 +124,8 @@ def evaluate(
                           "coders": list(coder_column or [])}
     if cb is not None:
         metrics["codebook"] = {"id": cb.id, "version": cb.version}
+    if model is not None:
+        metrics["promise"] = _promise(model, metrics)
 
     written: list[Path] = []
     if report is not None:
@@ -140,6 +144,22 @@ def evaluate(
     _print_tables(metrics)
     if written and report is not None:
         console.print(f"wrote report: {report / 'index.html'} ({len(written)} files)")
+
+
+def _promise(model: Path, metrics: dict[str, Any]) -> dict[str, Any]:
+    """What the model folder promised (its guarantee, on how many rows) and whether this file's auto-coded part kept it."""
+    from autocode.classifiers.model import ModelFormatError, read_manifest
+
+    try:
+        trained = read_manifest(model).get("metrics", {})
+    except ModelFormatError as exc:
+        fail(str(exc))
+    target = trained.get("target_accuracy")
+    auto = metrics.get("auto_coded") or {}
+    kept = None if target is None or auto.get("accuracy") is None else bool(auto["accuracy"] >= target)
+    return {"guarantee": trained.get("guarantee"), "guaranteed": trained.get("guaranteed"), "target": target,
+            "level": trained.get("guarantee_level"), "rows": trained.get("n_validation"),
+            "lower_bound": trained.get("accuracy_lower_bound"), "kept": kept}
 
 
 def _print_tables(metrics: dict[str, Any]) -> None:

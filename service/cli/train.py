@@ -144,6 +144,8 @@ def _print_metrics(metrics: dict[str, Any], path: Path, seconds: float) -> None:
         ("review threshold", metrics.get("threshold")),
         (f"auto-coded share at target {metrics.get('target_accuracy', '')}", metrics.get("coverage")),
         ("accuracy of the auto-coded part", metrics.get("accuracy_at_threshold")),
+        ("its lower confidence bound", metrics.get("accuracy_lower_bound")),
+        ("guarantee", metrics.get("guarantee")),
         ("method weights", metrics.get("weights")),
     ]
     for name, value in rows:

@@ -120,7 +120,8 @@ def test_evaluate_reports_calibration_coverage_and_auto_coded_share() -> None:
     assert m["ece"] == pytest.approx(0.3825)
     assert len(m["reliability"]) == 10
     assert m["at_target"] == {"target": 0.95, "threshold": 0.9, "coverage": 0.25, "accuracy": 1.0}
-    assert m["auto_coded"] == {"n": 2, "share": 0.5, "accuracy": 0.5}
+    # 1 right of 2: the 95% Clopper-Pearson lower bound p solves P(at least 1 right) = 1 - (1 - p)**2 = 0.05.
+    assert m["auto_coded"] == {"n": 2, "share": 0.5, "accuracy": 0.5, "lower_bound_95": pytest.approx(1 - 0.95**0.5)}
     assert m["review"] == {"n": 2, "share": 0.5, "accuracy": 0.5}
     missing = evaluate(pred, gold, [0.95, None, float("nan"), 0.25])
     assert missing["n_missing_confidence"] == 2

@@ -15,7 +15,7 @@ from autocode.classifiers.methods.alias import AliasClassifier, match_key
 from autocode.classifiers.methods.head import LexicalHead, LinearHead
 from autocode.classifiers.methods.knn import KNNClassifier
 from autocode.classifiers.out_of_fold import assign_folds
-from autocode.classifiers.thresholds import choose_threshold
+from autocode.classifiers.thresholds import choose_threshold, guarantee_note
 from autocode.embeddings import Encoder
 
 BANKING = Path(__file__).resolve().parents[1] / "data" / "banking77"  # the CC BY 4.0 subset in tests/data (SOURCES.md there)
@@ -131,13 +131,43 @@ def test_calibrator_is_monotone_and_never_certain() -> None:
     np.testing.assert_array_equal(again(scores), calibrator(scores))
 
 
-def test_threshold_is_the_lowest_cut_reaching_the_target() -> None:
+def test_point_rule_is_the_lowest_cut_reaching_the_target() -> None:
     confidence = np.array([0.99, 0.9, 0.8, 0.7, 0.6, 0.5])
     correct = np.array([1, 1, 1, 1, 0, 0], dtype=bool)
-    at = choose_threshold(confidence, correct, 0.95)
+    at = choose_threshold(confidence, correct, 0.95, level=None)
     assert at["threshold"] == 0.7 and at["coverage"] == pytest.approx(4 / 6) and at["accuracy"] == 1.0
-    never = choose_threshold(confidence, np.zeros(6, dtype=bool), 0.95)
-    assert never["threshold"] == 1.0 and never["coverage"] == 0.0
+    assert not at["guaranteed"]
+    never = choose_threshold(confidence, np.zeros(6, dtype=bool), 0.95, level=None)
+    assert never["threshold"] > 1.0 and never["coverage"] == 0.0
+
+
+def test_six_rows_guarantee_nothing_and_auto_code_nothing() -> None:
+    confidence = np.array([0.99, 0.9, 0.8, 0.7, 0.6, 0.5])
+    at = choose_threshold(confidence, np.ones(6, dtype=bool), 0.95)
+    assert at["threshold"] > 1.0 and at["coverage"] == 0.0 and not at["guaranteed"] and at["rows"] == 6
+    assert "nothing is auto-coded" in guarantee_note(at, 0.95)
+
+
+def test_the_guarantee_holds_where_the_point_rule_fails() -> None:
+    """Pure statistics: scores whose true accuracy is known; how often each rule's cut falls short of the target."""
+    rng = np.random.default_rng(0)
+    short = {None: 0, 0.95: 0}
+    coverage = {None: 0.0, 0.95: 0.0}
+    trials = 200
+    for _ in range(trials):
+        confidence = 1.0 - rng.beta(0.5, 6.0, 800)  # P(right) = confidence: most rows sure, a long tail
+        correct = rng.uniform(size=confidence.size) < confidence
+        for level in short:
+            at = choose_threshold(confidence, correct, 0.95, level=level)
+            t = at["threshold"]
+            # True accuracy above t under the same distribution, from a large fresh sample.
+            fresh = 1.0 - rng.beta(0.5, 6.0, 50_000)
+            above = fresh[fresh >= t]
+            short[level] += bool(above.size and above.mean() < 0.95)
+            coverage[level] += at["coverage"] / trials
+    assert short[None] / trials > 0.3  # the old rule: the new data falls below the target about half the time
+    assert short[0.95] / trials <= 0.05 + 0.03  # the guarantee: at most 5% (plus sampling slack over 200 trials)
+    assert coverage[0.95] > 0.5  # and it still auto-codes most rows
 
 
 def test_folds_keep_singletons_in_training() -> None:

@@ -40,3 +40,14 @@ def test_train_then_code_with_the_model_then_evaluate(tmp_path: Path) -> None:
     assert metrics["accuracy"] == pytest.approx((out["text_code"] == out["gold"]).mean())
     assert metrics["accuracy"] >= 0.8
     assert (report / "index.html").exists()
+
+    # With --model, evaluate says what the model guaranteed on how many rows, and whether this file kept it.
+    promised = runner.invoke(app, ["evaluate", str(tmp_path / "coded.parquet"), "-p", "text_code", "-g", "gold",
+                                   "--model", str(tmp_path / "model"), "--json"])
+    assert promised.exit_code == 0, promised.output
+    promise = json.loads(promised.stdout)["promise"]
+    manifest = json.loads((tmp_path / "model" / "model.json").read_text())["metrics"]
+    assert promise["rows"] == manifest["n_validation"] == 60 and promise["guarantee"] == manifest["guarantee"]
+    auto = json.loads(promised.stdout)["auto_coded"]
+    assert promise["kept"] == (None if auto["accuracy"] is None else auto["accuracy"] >= 0.95)
+    assert promise["guaranteed"] == (auto["n"] > 0)  # 60 rows: auto-coded only where the guarantee held
