@@ -25,7 +25,6 @@ import secrets
 import shutil
 import uuid
 from collections.abc import Callable, Iterator
-from importlib import metadata
 from pathlib import Path
 from typing import IO
 
@@ -47,10 +46,9 @@ def fsync_dir(path: Path) -> None:
 
 def autocode_version() -> str:
     """The installed autocode version, stamped into every saved index, model and report."""
-    try:
-        return metadata.version("autocode")
-    except metadata.PackageNotFoundError:
-        return "0+unknown"
+    from autocode import __version__  # the package reads it once from its metadata
+
+    return __version__
 
 
 def parse_manifest(raw: bytes | str, where: Path, *, kind: str, max_version: int, error: type[Exception]) -> dict:
