@@ -9,7 +9,8 @@ How it decides one text
        to the ancestor whose own calibrated confidence clears its level's threshold (needs_review
        stays set); otherwise the best code is returned for review. Multi-label: every code whose
        blended probability reaches a CV-chosen cut; the confidence is that of the whole set being
-       right. A text unlike every training example (below a novelty floor) always goes to review.
+       right. A text unlike every labelled answer and every label's own words (below the novelty
+       floor) always goes to review.
     3. zero-shot: with no training data, labels' own words decide (its confidence is not calibrated).
 
 How it learns (fit)
@@ -18,7 +19,8 @@ How it learns (fit)
     and temperature of the vote, C of the head, the blend weights, the multi-label cut) and the
     calibration come from out-of-fold predictions: k-fold cross-validation on the training rows
     only. The threshold is the lowest calibrated confidence at which the out-of-fold decisions
-    above it reach the target accuracy.
+    above it reach the target accuracy. The novelty floor comes from a second, smaller pass that
+    holds out whole labels, so that their answers stand for answers that fit no label.
 
 Where each step lives (this module only orchestrates them)
     methods/          the methods, and METHODS: the registry the Cascade builds them from
@@ -26,7 +28,8 @@ Where each step lives (this module only orchestrates them)
     out_of_fold.py    folds and every blend method's out-of-fold probabilities
     blend.py          the blend weights and the weighted mean
     label_sets.py     single code or multi-label set, and the multi-label cut
-    thresholds.py     the review threshold and the novelty floor
+    thresholds.py     the review threshold and the per-row novelty floor
+    novelty.py        the novelty floor, set on held-out labels
     calibration.py    the isotonic calibrator
     backoff.py        hierarchy back-off to a certain ancestor
 """
@@ -47,10 +50,11 @@ from autocode.classifiers.codebook import Codebook
 from autocode.classifiers.label_matrix import label_matrix
 from autocode.classifiers.label_sets import best_cut, choose_codes
 from autocode.classifiers.methods import METHODS, blend_methods
-from autocode.classifiers.methods.component import BlendComponent, Role, Rows
+from autocode.classifiers.methods.component import BlendComponent, Fold, Role, Rows
 from autocode.classifiers.methods.knn import KNNClassifier
 from autocode.classifiers.normalise import has_words
-from autocode.classifiers.out_of_fold import assign_folds, cv_splits, out_of_fold, stratify_groups
+from autocode.classifiers.novelty import NoveltyChoice, choose_floor, held_out_labels, label_groups
+from autocode.classifiers.out_of_fold import OutOfFold, assign_folds, cv_splits, out_of_fold, stratify_groups
 from autocode.classifiers.pooling import Expanded, deciding_chunk, expand, pool
 from autocode.classifiers.prediction import Evidence, Prediction
 from autocode.classifiers.scoring import macro_f1, micro_f1, selection_score
@@ -81,6 +85,8 @@ class Cascade:
     alias_: AliasClassifier | None
     knn_: KNNClassifier | None
     zero_shot_: ZeroShotClassifier | None
+    # How the novelty floor was set on held-out labels (None: zero-shot, uncalibrated, or a model saved before it).
+    novelty_: NoveltyChoice | None
 
     def __init__(
         self,
@@ -141,6 +147,7 @@ class Cascade:
         self.components_: dict[str, Any] = {}
         self.weights_: dict[str, float] = {}
         self.levels_: list[dict[str, Any]] = []
+        self.novelty_ = None
         if not texts or not blend_methods(self.methods):
             # Training texts still feed the alias table; without a learned method only zero-shot can decide.
             fallback = self._method("fallback")
@@ -199,6 +206,7 @@ class Cascade:
         held = np.flatnonzero(folds >= 0)
         methods = blend_methods(self.methods)
         params = {MEMORY: KNNClassifier.default_params(self)}
+        oof: OutOfFold | None = None
         if held.size >= MIN_CALIBRATION_ROWS:
             oof = out_of_fold(methods, rows, folds, n_splits, self, search_depth=max(self.k_grid), large=large)
             truth = rows.y[held]
@@ -214,6 +222,8 @@ class Cascade:
             self.weights_ = even_weights(list(methods))
             self._uncalibrated(held.size)
         self._fit_components(rows, params)
+        if oof is not None:
+            self._fit_novelty(rows, folds, n_splits, params, oof)
         self.metrics_.update(
             mode="trained",
             n_train=n_real,
@@ -231,7 +241,7 @@ class Cascade:
         right = cast(np.ndarray, right)  # numpy's stubs cannot tell that axis=1 keeps an array
         self.calibrator_, at = calibrated_threshold(raw, right, self.target_accuracy)
         self.threshold_ = float(at["threshold"])
-        self.ood_floor_ = novelty_floor(nearest)
+        self.ood_floor_ = novelty_floor(nearest)  # the per-row floor; _fit_novelty raises it on held-out labels
         top = blend.argmax(axis=1)
         truth_codes = truth.argmax(axis=1)
         self.metrics_ = {
@@ -257,6 +267,41 @@ class Cascade:
             self.levels_, level_metrics = fit_levels(self.codebook, self.classes_, blend, truth_codes, self.target_accuracy)
             if level_metrics:
                 self.metrics_["levels"] = level_metrics
+
+    def _auto_coded(self, proba: np.ndarray) -> np.ndarray:
+        """Which rows of blended probabilities predict() would auto-code on confidence alone (before the novelty floor)."""
+        chosen, raw = choose_codes(proba, self.multi_label, self.label_threshold_)
+        return (self.calibrator_(raw) >= self.threshold_) & chosen.any(axis=1)
+
+    def _fit_novelty(self, rows: Rows, folds: np.ndarray, n_splits: int, params: dict[str, dict[str, Any]], oof: OutOfFold) -> None:
+        """The novelty floor from held-out labels (novelty.py): known out-of-fold answers against answers of labels left out."""
+        start = time.perf_counter()
+        fitted: dict[str, Any] = {**self.components_, MEMORY: self._memory}
+        memos: dict[str, dict[str, Any]] = {name: {} for name in fitted}  # what a component keeps between folds of the pass
+
+        def refit(name: str, fold: Fold) -> np.ndarray:
+            # Heads refit warm from their final weights; the kNN just votes over the fold's neighbour search.
+            component = fitted[name]
+            if hasattr(component, "refit_proba"):
+                return np.asarray(component.refit_proba(fold, memos[name]))
+            return METHODS[name].fold_proba(fold, [params[name]])[0]
+
+        def auto_coded(fold: Fold) -> np.ndarray:
+            return self._auto_coded(mix(self.weights_, {name: refit(name, fold) for name in self.weights_}))
+
+        groups = label_groups(len(self.classes_), n_splits, self.random_state)
+        unknown_nearest, unknown_auto = held_out_labels(rows, folds, groups, max(self.k_grid), auto_coded)
+        known_auto = self._auto_coded(mix(self.weights_, oof.proba))
+        choice = choose_floor(oof.nearest, known_auto, unknown_nearest, unknown_auto, self.ood_floor_, int(groups.max()) + 1)
+        self.novelty_ = choice
+        self.ood_floor_ = choice["floor"]
+        recall = choice["unknown_recall"]
+        self.metrics_.update(
+            ood_floor=round(self.ood_floor_, 4),
+            unknown_recall=None if recall is None else round(recall, 4),
+            novelty={**{k: round(v, 4) if isinstance(v, float) else v for k, v in choice.items()},
+                     "seconds": round(time.perf_counter() - start, 2)},
+        )
 
     def _uncalibrated(self, held: int) -> None:
         self.calibrator_ = Calibrator.identity()
@@ -368,7 +413,8 @@ class Cascade:
                 reason = "no words to code"
             elif nearest[i] < self.ood_floor_:
                 needs_review = True
-                reason = f"unlike every training example (nearest similarity {nearest[i]:.2f} < {self.ood_floor_:.2f})"
+                reason = (f"novel: unlike every labelled answer and label description "
+                          f"(nearest similarity {nearest[i]:.2f} < novelty floor {self.ood_floor_:.2f})")
             elif needs_review and reason is None and self.levels_:
                 backed = back_off(self.levels_, proba[i])
                 if backed is not None:

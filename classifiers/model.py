@@ -19,7 +19,7 @@ import json
 import os
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -30,6 +30,7 @@ from autocode.classifiers.methods import blend_methods
 from autocode.classifiers.methods.alias import AliasClassifier
 from autocode.classifiers.methods.knn import KNNClassifier
 from autocode.classifiers.methods.zeroshot import ZeroShotClassifier
+from autocode.classifiers.novelty import NoveltyChoice
 from autocode.embeddings import ENCODERS, Encoder, VectorIndex, get_encoder
 from autocode.embeddings.durable import autocode_version, parse_manifest, staged_folder, write_synced
 from autocode.errors import InvalidError
@@ -140,6 +141,8 @@ def _manifest(cascade: Cascade) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
             "threshold": cascade.threshold_,
             "label_threshold": cascade.label_threshold_,
             "ood_floor": cascade.ood_floor_,
+            # How the floor was set on held-out labels, with the share of their answers it sends to review.
+            "novelty": cascade.novelty_,
             "levels": levels,
         },
         "components": components,
@@ -214,7 +217,11 @@ def _rebuild(path: Path, manifest: dict[str, Any], encoder: Encoder, codebook: A
     cascade.calibrator_ = Calibrator.from_dict(calibration["calibrator"])
     cascade.threshold_ = float(calibration["threshold"])
     cascade.label_threshold_ = float(calibration.get("label_threshold", 0.5))
+    # ood_floor is the floor predict applies: a folder saved before held-out labels set it has the per-row floor
+    # there and no "novelty", and keeps coding as it did.
     cascade.ood_floor_ = float(calibration.get("ood_floor", -1.0))
+    novelty = calibration.get("novelty")
+    cascade.novelty_ = cast(NoveltyChoice, dict(novelty)) if isinstance(novelty, dict) else None
     cascade.levels_ = [
         {
             "depth": level["depth"],

@@ -7,8 +7,9 @@ if new answers are like the training rows, the auto-coded part is right at least
 with that probability, instead of half the time as when the cut sat where the point estimate equals the target. When no cut
 qualifies (too few rows, or the model too weak), nothing is auto-coded and the answer says why.
 
-Also the other two reasons the learned blend sends a text to review: the novelty floor (a text
-unlike every training example) and, with no labelled data, the zero-shot threshold (no guarantee).
+Also the other two reasons the learned blend sends a text to review: the per-row novelty floor (a text
+unlike every training example; novelty.py raises it on held-out labels) and, with no labelled data, the
+zero-shot threshold (no guarantee).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ GUARANTEE_LEVEL = 0.95
 MAX_CANDIDATES = 50
 # Above every confidence (calibrated ones reach 1.0): nothing is auto-coded.
 NO_AUTO_CODING = math.nextafter(1.0, 2.0)
-# The novelty floor never exceeds this cosine similarity (MiniLM puts unrelated sentences at ~0-0.3).
+# The per-row novelty floor never exceeds this cosine similarity (MiniLM puts unrelated sentences at ~0-0.3).
 OOD_FLOOR_CAP = 0.4
 
 
@@ -127,7 +128,8 @@ def novelty_floor(nearest: np.ndarray) -> float:
 
     A text less like any training example than almost every held-out row goes to review whatever its
     score says, since the calibration never saw anything like it. Capped, so that tight training data
-    (near-paraphrases) does not send every new wording to review.
+    (near-paraphrases) does not send every new wording to review. novelty.choose_floor starts from it and
+    raises it where held-out labels' answers need a higher floor to go to review.
     """
     return min(float(np.quantile(nearest, 0.01)) - 0.05, OOD_FLOOR_CAP)
 

@@ -67,7 +67,9 @@ def test_cascade_abstains_on_nonsense(cascade: Cascade) -> None:
         assert p.needs_review, p
     for p in cascade.predict(["", "   ", "?!"]):
         assert p.needs_review and p.reason == "no words to code", p
-    assert 0.0 < cascade.ood_floor_ <= 0.4
+    # The per-row floor stays capped at 0.4; held-out labels may raise the floor predict applies (novelty.py).
+    rows_floor = cascade.metrics_["novelty"]["rows_floor"]
+    assert 0.0 < rows_floor <= 0.4 and rows_floor <= cascade.ood_floor_ < 1.0
 
 
 def test_cascade_predict_proba_and_exact_training_text(cascade: Cascade, banking) -> None:
