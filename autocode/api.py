@@ -56,6 +56,13 @@ def load_sample() -> pd.DataFrame:
         return pd.read_csv(handle, dtype=str, keep_default_na=False)
 
 
+def _cells(frame: pd.DataFrame, column: str) -> list[str]:
+    """A frame column as text, blanks (None, NaN) as empty strings; a missing column is a KeyError naming the others."""
+    if column not in frame.columns:
+        raise KeyError(f"column {column!r} is not in the frame; it has {list(frame.columns)}")
+    return ["" if v is None or v != v else str(v) for v in frame[column]]
+
+
 def _as_codes(value: Codes) -> tuple[str, ...]:
     parts = value.split("|") if isinstance(value, str) else list(value)
     return tuple(dict.fromkeys(p.strip() for p in parts if p and p.strip()))
@@ -100,7 +107,7 @@ class Coder:
     def fit(self, texts: Sequence[str] | None = None, labels: Sequence[Codes] | None = None) -> Self:
         """Learn from labelled texts (a code, several codes, or "a|b" per text); with none, set up zero-shot."""
         from autocode.classifiers.cascade import Cascade
-        from autocode.classifiers.codebook import Codebook, codebook_from_codes, parse_codebook
+        from autocode.classifiers.codebook import Codebook, codebook_from_codes
         from autocode.embeddings import get_encoder
 
         texts = [str(t) for t in texts] if texts is not None else []
@@ -116,9 +123,7 @@ class Coder:
             book = load_codebook(self.codebook)
         elif texts:
             book = codebook_from_codes(sorted({c for codes in labels for c in codes}), codebook_id="custom",
-                                       name="codes found in the training rows")
-            if multi:
-                book = parse_codebook({**book.model_dump(mode="json"), "multi_label": True}, "<training rows>")
+                                       name="codes found in the training rows", multi_label=bool(multi))
         else:
             raise ValueError("nothing to learn from: give a codebook (zero-shot) or labelled texts")
         cascade = Cascade(get_encoder(self.encoder), book, target_accuracy=self.target_accuracy,
@@ -152,9 +157,7 @@ class Coder:
         """A copy of `frame` with `<column>_code`, `_label`, `_confidence`, `_method`, `_needs_review`, `_evidence`."""
         from autocode.service.batch.runner import prediction_fields
 
-        if column not in frame.columns:
-            raise KeyError(f"column {column!r} is not in the frame; it has {list(frame.columns)}")
-        texts = ["" if v is None or v != v else str(v) for v in frame[column]]
+        texts = _cells(frame, column)
         fields = [prediction_fields(p) for p in self.code(texts)]
         out = frame.copy()
         for name in ("code", "label", "confidence", "method", "needs_review", "evidence"):
@@ -217,9 +220,7 @@ class EmployerCoder:
 
     def resolve_frame(self, frame: pd.DataFrame, column: str) -> pd.DataFrame:
         """A copy of `frame` with `<column>_employer`, `_isic_section`, `_country`, `_region`, ... `_needs_review`."""
-        if column not in frame.columns:
-            raise KeyError(f"column {column!r} is not in the frame; it has {list(frame.columns)}")
-        names = ["" if v is None or v != v else str(v) for v in frame[column]]
+        names = _cells(frame, column)
         unique = list(dict.fromkeys(names))
         decided = dict(zip(unique, (r.fields() for r in self.resolve(unique)), strict=True))
         out = frame.copy()

@@ -476,7 +476,7 @@ def load_codebook(ref: str | Path) -> Codebook:
 
 
 def codebook_from_codes(
-    codes: Iterable[str], codebook_id: str = "custom", name: str | None = None
+    codes: Iterable[str], codebook_id: str = "custom", name: str | None = None, *, multi_label: bool = False
 ) -> Codebook:
     """A flat codebook with one label per distinct code (name = code), in first-seen order."""
     seen: dict[str, None] = {}
@@ -496,6 +496,7 @@ def codebook_from_codes(
         "name": name or codebook_id,
         "version": "1",
         "description": f"Derived from the {len(seen)} distinct codes in the data.",
+        "multi_label": multi_label,
         "labels": [{"code": code, "name": code} for code in seen],
     }
     return parse_codebook(data, "<codes>")

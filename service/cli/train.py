@@ -84,13 +84,10 @@ def collect_rows(
 
 def derived_codebook(codes: list[str], data: Path, multi_label: bool) -> Codebook:
     """A flat codebook of the codes found in the data, named after the data file."""
-    from autocode.classifiers.codebook import codebook_from_codes, parse_codebook
+    from autocode.classifiers.codebook import codebook_from_codes
 
     slug = re.sub(r"[^A-Za-z0-9._-]+", "-", data.stem).strip("-._") or "custom"
-    book = codebook_from_codes(codes, codebook_id=slug, name=f"codes found in {data.name}")
-    if multi_label:
-        book = parse_codebook({**book.model_dump(mode="json"), "multi_label": True}, f"<codes of {data.name}>")
-    return book
+    return codebook_from_codes(codes, codebook_id=slug, name=f"codes found in {data.name}", multi_label=multi_label)
 
 
 def _cell(value: Any) -> str:
