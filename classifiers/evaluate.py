@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import warnings
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -32,7 +32,10 @@ __all__ = [
     "canonical_code",
     "evaluate",
     "expected_calibration_error",
+    "krippendorff_alpha",
+    "krippendorff_alpha_masi",
     "krippendorff_alpha_nominal",
+    "masi_distance",
     "split_codes",
     "threshold_curve",
 ]
@@ -71,21 +74,40 @@ def _f(value: Any) -> float | None:
     return None if math.isnan(value) else value
 
 
-def krippendorff_alpha_nominal(coders: Sequence[Sequence[Any]]) -> float | None:
-    """Krippendorff's alpha for nominal data; one sequence per coder, '' or None for a missing value.
+def masi_distance(a: frozenset[str], b: frozenset[str]) -> float:
+    """MASI distance between two code sets (Passonneau 2006): 1 - Jaccard x monotonicity (1, 2/3, 1/3, 0)."""
+    if a == b:
+        return 0.0
+    union = len(a | b)
+    overlap = len(a & b)
+    if not overlap:
+        return 1.0
+    monotonicity = 2 / 3 if a <= b or b <= a else 1 / 3
+    return 1.0 - (overlap / union) * monotonicity
 
-    Units coded by fewer than two coders carry no pairable values and are skipped, as in
-    Krippendorff (2011), "Computing Krippendorff's Alpha-Reliability". None when undefined
-    (fewer than two pairable values, or only one value ever used).
+
+def _nominal(a: Any, b: Any) -> float:
+    return 0.0 if a == b else 1.0
+
+
+def krippendorff_alpha(
+    coders: Sequence[Sequence[Any]], distance: Callable[[Any, Any], float] = _nominal, missing: Callable[[Any], bool] | None = None
+) -> float | None:
+    """Krippendorff's alpha for any distance; one sequence per coder, a value per unit (None or '' when missing).
+
+    alpha = 1 - D_o / D_e, from the coincidence matrix of pairable values, as in Krippendorff (2011),
+    "Computing Krippendorff's Alpha-Reliability". Units coded by fewer than two coders are skipped.
+    None when undefined (fewer than two pairable values, or no expected disagreement).
     """
     if not coders:
         return None
     n_units = len(coders[0])
     if any(len(c) != n_units for c in coders):
         raise ValueError("every coder must code the same number of units")
-    coincidence: defaultdict[tuple[str, str], float] = defaultdict(float)
+    is_missing = missing or (lambda v: v is None or v == "")
+    coincidence: defaultdict[tuple[Any, Any], float] = defaultdict(float)
     for u in range(n_units):
-        values = [v for v in (_text(c[u]) for c in coders) if v != ""]
+        values = [v for v in (c[u] for c in coders) if not is_missing(v)]
         m = len(values)
         if m < 2:
             continue
@@ -98,15 +120,26 @@ def krippendorff_alpha_nominal(coders: Sequence[Sequence[Any]]) -> float | None:
                     coincidence[(c, k)] += pairs / (m - 1)
     if not coincidence:
         return None
-    marginals: defaultdict[str, float] = defaultdict(float)
+    marginals: defaultdict[Any, float] = defaultdict(float)
     for (c, _k), o in coincidence.items():
         marginals[c] += o
     n = sum(marginals.values())
-    observed = sum(o for (c, k), o in coincidence.items() if c != k)
-    expected = (n * n - sum(v * v for v in marginals.values())) / (n - 1)
+    observed = sum(o * distance(c, k) for (c, k), o in coincidence.items() if c != k) / n
+    expected = sum(n_c * n_k * distance(c, k) for c, n_c in marginals.items() for k, n_k in marginals.items() if c != k)
+    expected /= n * (n - 1)
     if expected <= 0:
         return None
     return 1.0 - observed / expected
+
+
+def krippendorff_alpha_nominal(coders: Sequence[Sequence[Any]]) -> float | None:
+    """Krippendorff's alpha for nominal codes (cells as text; '' or None missing)."""
+    return krippendorff_alpha([[_text(v) for v in c] for c in coders])
+
+
+def krippendorff_alpha_masi(coders: Sequence[Sequence[Any]]) -> float | None:
+    """Krippendorff's alpha over '|'-joined code sets with MASI distance; an empty cell is missing."""
+    return krippendorff_alpha([[frozenset(split_codes(v)) for v in c] for c in coders], masi_distance, missing=lambda v: not v)
 
 
 def expected_calibration_error(
@@ -290,6 +323,8 @@ def evaluate(
         out["subset_accuracy"] = out["accuracy"]
         out["macro_f1"] = float(f1_score(yt, yp, average="macro", zero_division=0))
         out["micro_f1"] = float(f1_score(yt, yp, average="micro", zero_division=0))
+        # Per answer F1 of its code set, averaged over answers: a row with one of two codes right scores 0.67, not 0.
+        out["samples_f1"] = float(f1_score(yt, yp, average="samples", zero_division=0))
         out["hamming_loss"] = float(hamming_loss(yt, yp))
         precision, recall, f1, support = precision_recall_fscore_support(yt, yp, average=None, zero_division=0)
     else:
@@ -318,6 +353,11 @@ def evaluate(
         coders = [gold_c, pred_c] + [[canonical_code(v, multi_label) for v in c] for c in extra_coders]
         out["krippendorff_alpha"] = krippendorff_alpha_nominal(coders)
         out["n_coders"] = len(coders)
+    if multi_label:
+        # Partial credit between sets (MASI): two coders who share one of two codes half agree.
+        sets = [gold_c, pred_c] + [[canonical_code(v, True) for v in c] for c in extra_coders]
+        out["krippendorff_alpha_masi"] = krippendorff_alpha_masi(sets)
+        out["n_coders"] = len(sets)
 
     if confidence is not None:
         conf, missing = _confidences(confidence, keep)

@@ -171,10 +171,13 @@ def summary_rows(metrics: dict[str, Any]) -> list[tuple[str, str]]:
     rows.append(("exact-match (subset) accuracy" if multi else "accuracy", _fmt(metrics.get("accuracy"))))
     rows.append(("macro-F1", _fmt(metrics.get("macro_f1"))))
     if multi:
-        rows += [("micro-F1", _fmt(metrics.get("micro_f1"))), ("Hamming loss", _fmt(metrics.get("hamming_loss")))]
+        rows += [("micro-F1", _fmt(metrics.get("micro_f1"))), ("sample-based F1", _fmt(metrics.get("samples_f1"))),
+                 ("Hamming loss", _fmt(metrics.get("hamming_loss")))]
     rows.append(("Cohen's κ (pred vs gold)", _fmt(metrics.get("cohen_kappa"))))
     if "krippendorff_alpha" in metrics:
         rows.append((f"Krippendorff's α (nominal, {metrics.get('n_coders')} coders)", _fmt(metrics["krippendorff_alpha"])))
+    if "krippendorff_alpha_masi" in metrics:
+        rows.append((f"Krippendorff's α (MASI, {metrics.get('n_coders')} coders)", _fmt(metrics["krippendorff_alpha_masi"])))
     if "ece" in metrics:
         rows.append(("expected calibration error", _fmt(metrics["ece"])))
         rows.append(("mean confidence", _fmt(metrics.get("mean_confidence"))))

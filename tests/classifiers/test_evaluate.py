@@ -20,7 +20,10 @@ from autocode.classifiers.evaluate import (
     canonical_code,
     evaluate,
     expected_calibration_error,
+    krippendorff_alpha,
+    krippendorff_alpha_masi,
     krippendorff_alpha_nominal,
+    masi_distance,
     threshold_curve,
 )
 
@@ -211,7 +214,36 @@ def test_multi_label_metrics_match_sklearn() -> None:
     canon_g = [canonical_code(v, True) for v in gold]
     canon_p = [canonical_code(v, True) for v in pred]
     assert m["cohen_kappa"] == pytest.approx(cohen_kappa_score(canon_g, canon_p))
+    # Sample-based F1 by hand: 1, 2/3 (a of a|c), 1, 2/3 (b of b|c), 0 (nothing predicted), 1.
+    assert m["samples_f1"] == pytest.approx((1 + 2 / 3 + 1 + 2 / 3 + 0 + 1) / 6)
+    assert m["samples_f1"] == pytest.approx(f1_score(yt, yp, average="samples", zero_division=0))
+    assert m["krippendorff_alpha_masi"] is not None and m["n_coders"] == 2
     json.dumps(m, allow_nan=False)
+
+
+def test_masi_distance_by_hand() -> None:
+    a, ab, b, c = frozenset("a"), frozenset("ab"), frozenset("b"), frozenset("c")
+    assert masi_distance(ab, ab) == 0.0
+    assert masi_distance(a, ab) == pytest.approx(1 - 0.5 * 2 / 3)  # Jaccard 1/2, a subset
+    assert masi_distance(ab, frozenset("bc")) == pytest.approx(1 - (1 / 3) * (1 / 3))  # overlap, neither a subset
+    assert masi_distance(b, c) == 1.0
+
+
+def test_krippendorff_alpha_masi_by_hand() -> None:
+    # Units: {a}/{a}, {a,b}/{a}, {b}/{c}. Coincidences: o(A,A)=2, o(AB,A)=o(A,AB)=1, o(B,C)=o(C,B)=1; n=6.
+    # D_o = (2 * 2/3 + 2 * 1) / 6; D_e = 2 * (3*1*2/3 + 3 + 3 + 1*1*2/3 + 1 + 1) / (6 * 5).
+    d_o = (2 * 2 / 3 + 2) / 6
+    d_e = 2 * (2 + 3 + 3 + 2 / 3 + 1 + 1) / 30
+    assert krippendorff_alpha_masi([["a", "a|b", "b"], ["a", "a", "c"]]) == pytest.approx(1 - d_o / d_e)
+    # With 0/1 distance on the same sets it is nominal alpha, which gives no partial credit: lower.
+    assert krippendorff_alpha_nominal([["a", "a|b", "b"], ["a", "a", "c"]]) < 1 - d_o / d_e
+    # Sets equal in every unit agree perfectly; an empty cell is a missing value, not a set.
+    assert krippendorff_alpha_masi([["a|b", "c", ""], ["b|a", "c", "a"]]) == pytest.approx(1.0)
+
+
+def test_generic_alpha_with_nominal_distance_is_the_nominal_alpha() -> None:
+    x, y = ["a", "a", "b", "b"], ["a", "b", "b", "b"]
+    assert krippendorff_alpha([x, y]) == pytest.approx(krippendorff_alpha_nominal([x, y]))
 
 
 def test_multi_label_per_level_compares_ancestor_sets() -> None:

@@ -122,6 +122,12 @@ def test_evaluate_multi_label_flag(tmp_path: Path) -> None:
     assert metrics["accuracy"] == pytest.approx(2 / 3)
     assert "hamming_loss" in metrics and "micro_f1" in metrics
     assert "threshold_curve" not in metrics  # no confidence column to sweep
+    # Sample-based F1: 1 (a|b vs b|a), 2/3 (b of b|c), 1 (c|a vs a|c).
+    assert metrics["samples_f1"] == pytest.approx((1 + 2 / 3 + 1) / 3)
+    assert 0 < metrics["krippendorff_alpha_masi"] < 1
+    table = runner.invoke(APP, ["evaluate", str(path), "-p", "c_code", "-g", "gold", "--multi-label"])
+    assert table.exit_code == 0, table.output
+    assert "sample-based F1" in table.output and "MASI" in table.output
 
 
 @pytest.mark.parametrize(
