@@ -46,12 +46,13 @@ import numpy as np
 from autocode.classifiers.backoff import back_off, fit_levels
 from autocode.classifiers.blend import blend_proba, choose_weights, even_weights, mix
 from autocode.classifiers.calibration import MIN_CALIBRATION_ROWS, Calibrator
+from autocode.classifiers.clauses import clause_rows
 from autocode.classifiers.codebook import Codebook
 from autocode.classifiers.label_matrix import label_matrix
-from autocode.classifiers.label_sets import best_cut, choose_codes
+from autocode.classifiers.label_sets import best_cut, best_max_codes, choose_codes
 from autocode.classifiers.methods import METHODS, blend_methods
 from autocode.classifiers.methods.component import BlendComponent, Fold, Role, Rows
-from autocode.classifiers.methods.knn import KNNClassifier
+from autocode.classifiers.methods.knn import KNNClassifier, top_k
 from autocode.classifiers.normalise import has_words
 from autocode.classifiers.novelty import NoveltyChoice, choose_floor, held_out_labels, label_groups
 from autocode.classifiers.out_of_fold import OutOfFold, assign_folds, cv_splits, out_of_fold, stratify_groups
@@ -105,6 +106,7 @@ class Cascade:
         weight_step: float = 0.1,
         zero_shot_threshold: float = 0.5,
         random_state: int = 0,
+        clauses: bool = True,
     ) -> None:
         unknown = set(methods) - set(METHODS)
         if unknown:
@@ -123,6 +125,9 @@ class Cascade:
         self.weight_step = weight_step
         self.zero_shot_threshold = zero_shot_threshold
         self.random_state = random_state
+        # Multi-label: also score each clause of an answer and keep, per code, the best of answer and clauses.
+        self.clauses = clauses
+        self.max_codes_: int | None = None
 
     def _method(self, role: Role) -> Any:
         """The selected registered method serving `role` ('exact' or 'fallback'), or None."""
@@ -212,7 +217,10 @@ class Cascade:
             truth = rows.y[held]
             params.update(oof.params)
             self.weights_ = choose_weights(oof.proba, truth, self.multi_label, self.weight_step)
-            self._calibrate(mix(self.weights_, oof.proba), truth, oof.nearest)
+            blend = mix(self.weights_, oof.proba)
+            if self.multi_label and self.clauses:
+                blend = self._clause_oof(rows, folds, n_splits, params, blend)
+            self._calibrate(blend, truth, oof.nearest)
             self.metrics_.update(
                 component_accuracy={c: round(selection_score(oof.proba[c], truth, self.multi_label)[0], 4) for c in methods},
                 n_splits=n_splits,
@@ -233,10 +241,53 @@ class Cascade:
             weights={c: round(w, 3) for c, w in self.weights_.items()},
         )
 
+    def _clause_oof(self, rows: Rows, folds: np.ndarray, n_splits: int, params: dict[str, dict[str, Any]], blend: np.ndarray) -> np.ndarray:
+        """The out-of-fold blend with each held-out answer's clauses scored by the fold's components, max per code.
+
+        predict() pools clause scores into the answer's the same way, so the cut, the cap and the calibrator
+        are chosen on the scores they will see.
+        """
+        held = np.flatnonzero(folds >= 0)
+        position = np.full(len(folds), -1)
+        position[held] = np.arange(held.size)
+        clauses, owner_list = clause_rows([rows.texts[i] for i in held])
+        if not clauses:
+            return blend
+        owner = np.asarray(owner_list)
+        x_clauses = self._embed(clauses)
+        out = blend.copy()
+        for f in range(n_splits):
+            train = np.flatnonzero(folds != f)
+            mine = np.flatnonzero(folds[held[owner]] == f)
+            if mine.size == 0:
+                continue
+            x_test = x_clauses[mine]
+            fold = Fold(
+                train=Rows(rows.x[train], rows.y[train], [rows.texts[i] for i in train], rows.classes, rows.multi_label),
+                x_test=x_test,
+                texts_test=[clauses[j] for j in mine],
+                neighbours=top_k(x_test, rows.x[train], min(max(self.k_grid), train.size)),
+            )
+            scored = mix(self.weights_, {name: METHODS[name].fold_proba(fold, [params[name]])[0] for name in self.weights_})
+            np.maximum.at(out, owner[mine], scored)
+        return out
+
+    def _with_clauses(self, texts: list[str], proba: np.ndarray) -> np.ndarray:
+        """Per code, the best of the answer's score and each of its clauses' scores (texts with one clause keep theirs)."""
+        clauses, owner = clause_rows(texts)
+        if not clauses:
+            return proba
+        x = self._embed(clauses)
+        scored = self._blend(x, clauses, self._memory.neighbours(x, max(self._memory.k, 3)))
+        out = proba.copy()
+        np.maximum.at(out, np.asarray(owner), scored)
+        return out
+
     def _calibrate(self, blend: np.ndarray, truth: np.ndarray, nearest: np.ndarray) -> None:
         """Calibrator, threshold, hierarchy levels and the novelty floor, all from out-of-fold rows."""
         self.label_threshold_ = best_cut(blend, truth)[0] if self.multi_label else 0.5
-        chosen, raw = choose_codes(blend, self.multi_label, self.label_threshold_)
+        self.max_codes_ = best_max_codes(blend, truth, self.label_threshold_)[0] if self.multi_label else None
+        chosen, raw = choose_codes(blend, self.multi_label, self.label_threshold_, self.max_codes_)
         right = np.all(chosen == (truth > 0), axis=1) if self.multi_label else (chosen & (truth > 0)).any(axis=1)
         right = cast(np.ndarray, right)  # numpy's stubs cannot tell that axis=1 keeps an array
         self.calibrator_, at = calibrated_threshold(raw, right, self.target_accuracy)
@@ -263,6 +314,9 @@ class Cascade:
         }
         if self.multi_label:
             self.metrics_["label_threshold"] = self.label_threshold_
+            self.metrics_["max_codes"] = self.max_codes_
+            self.metrics_["clauses"] = self.clauses
+            self.metrics_["exact_set_match"] = self.metrics_["accuracy"]
         elif self.codebook.is_hierarchical():
             self.levels_, level_metrics = fit_levels(self.codebook, self.classes_, blend, truth_codes, self.target_accuracy)
             if level_metrics:
@@ -270,7 +324,7 @@ class Cascade:
 
     def _auto_coded(self, proba: np.ndarray) -> np.ndarray:
         """Which rows of blended probabilities predict() would auto-code on confidence alone (before the novelty floor)."""
-        chosen, raw = choose_codes(proba, self.multi_label, self.label_threshold_)
+        chosen, raw = choose_codes(proba, self.multi_label, self.label_threshold_, self.max_codes_)
         return (self.calibrator_(raw) >= self.threshold_) & chosen.any(axis=1)
 
     def _fit_novelty(self, rows: Rows, folds: np.ndarray, n_splits: int, params: dict[str, dict[str, Any]], oof: OutOfFold) -> None:
@@ -391,7 +445,9 @@ class Cascade:
         # Multi-label: a code stated in any chunk holds for the text (max); single-label: chunks vote (mean).
         how = "max" if self.multi_label else "mean"
         proba = pool(chunk_proba, parts.owner, len(texts), how=how, relevance=found[0][:, 0])
-        chosen, raw = choose_codes(proba, self.multi_label, self.label_threshold_)
+        if self.multi_label and self.clauses:
+            proba = self._with_clauses(texts, proba)
+        chosen, raw = choose_codes(proba, self.multi_label, self.label_threshold_, self.max_codes_)
         confidence = self.calibrator_(raw)
         evidence = self._evidence(parts, chunk_proba, proba, found)
         nearest = np.zeros(len(texts), dtype=np.float32)

@@ -1,7 +1,7 @@
 """Which codes a text gets: the top code (single-label) or every code at or above the cut (multi-label).
 
-The multi-label cut is chosen on out-of-fold rows; the raw score of a set is the probability that
-the whole set is right (each label in it present, each label outside it absent).
+The multi-label cut, and the most codes one answer may get, are chosen on out-of-fold rows; the raw score
+of a set is the probability that the whole set is right (each label in it present, each label outside it absent).
 """
 
 from __future__ import annotations
@@ -10,10 +10,17 @@ import numpy as np
 
 from autocode.classifiers.scoring import micro_f1
 
+# The caps on the number of codes per answer cross-validation tries (None: as many as clear the cut).
+MAX_CODES_GRID: tuple[int | None, ...] = (1, 2, 3, None)
 
-def choose_labels(proba: np.ndarray, cut: float) -> np.ndarray:
-    """The labels at or above the cut, as a boolean matrix."""
-    return proba >= cut
+
+def choose_labels(proba: np.ndarray, cut: float, max_codes: int | None = None) -> np.ndarray:
+    """The labels at or above the cut, at most `max_codes` of them (the highest), as a boolean matrix."""
+    chosen = proba >= cut
+    if max_codes is not None and proba.shape[1] > max_codes:
+        rank = np.argsort(np.argsort(-proba, axis=1, kind="stable"), axis=1, kind="stable")
+        chosen &= rank < max_codes
+    return chosen
 
 
 def best_cut(proba: np.ndarray, truth: np.ndarray) -> tuple[float, tuple[float, float]]:
@@ -28,10 +35,20 @@ def best_cut(proba: np.ndarray, truth: np.ndarray) -> tuple[float, tuple[float, 
     return best
 
 
-def choose_codes(proba: np.ndarray, multi_label: bool, cut: float) -> tuple[np.ndarray, np.ndarray]:
+def best_max_codes(proba: np.ndarray, truth: np.ndarray, cut: float) -> tuple[int | None, float]:
+    """The cap on codes per answer with the best out-of-fold exact-set rate at `cut` (ties: the looser cap), and that rate."""
+    best: tuple[int | None, float] = (None, -1.0)
+    for cap in reversed(MAX_CODES_GRID):  # loosest first, so a tie keeps every code that clears the cut
+        exact = float(np.mean(np.all(choose_labels(proba, cut, cap) == (truth > 0), axis=1)))
+        if exact > best[1]:
+            best = (cap, exact)
+    return best
+
+
+def choose_codes(proba: np.ndarray, multi_label: bool, cut: float, max_codes: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(chosen codes as a boolean matrix, raw score of that choice) for blended probabilities."""
     if multi_label:
-        chosen = choose_labels(proba, cut)
+        chosen = choose_labels(proba, cut, max_codes)
         decided = np.where(chosen, proba, 1.0 - proba)
         return chosen, np.prod(np.clip(decided, 0.0, 1.0), axis=1)
     chosen = np.zeros_like(proba, dtype=bool)

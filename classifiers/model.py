@@ -133,6 +133,7 @@ def _manifest(cascade: Cascade) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
             "weight_step": cascade.weight_step,
             "zero_shot_threshold": cascade.zero_shot_threshold,
             "random_state": cascade.random_state,
+            "clauses": cascade.clauses,
         },
         "classes": list(cascade.classes_),
         "weights": cascade.weights_,
@@ -140,6 +141,7 @@ def _manifest(cascade: Cascade) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
             "calibrator": cascade.calibrator_.to_dict(),
             "threshold": cascade.threshold_,
             "label_threshold": cascade.label_threshold_,
+            "max_codes": cascade.max_codes_,
             "ood_floor": cascade.ood_floor_,
             # How the floor was set on held-out labels, with the share of their answers it sends to review.
             "novelty": cascade.novelty_,
@@ -198,7 +200,7 @@ def _rebuild(path: Path, manifest: dict[str, Any], encoder: Encoder, codebook: A
     settings = manifest["settings"]
     known = {
         "target_accuracy", "methods", "multi_label", "n_splits", "k_grid", "temperature_grid", "c_grid",
-        "lexical_c", "label_rows", "weight_step", "zero_shot_threshold", "random_state",
+        "lexical_c", "label_rows", "weight_step", "zero_shot_threshold", "random_state", "clauses",
     }
     cascade = Cascade(encoder, codebook, **{k: v for k, v in settings.items() if k in known})
     components = {name: json.loads((path / ref["file"]).read_text(encoding="utf-8")) for name, ref in manifest["components"].items()}
@@ -217,6 +219,7 @@ def _rebuild(path: Path, manifest: dict[str, Any], encoder: Encoder, codebook: A
     cascade.calibrator_ = Calibrator.from_dict(calibration["calibrator"])
     cascade.threshold_ = float(calibration["threshold"])
     cascade.label_threshold_ = float(calibration.get("label_threshold", 0.5))
+    cascade.max_codes_ = calibration.get("max_codes")  # absent in folders saved before the cap: no cap
     # ood_floor is the floor predict applies: a folder saved before held-out labels set it has the per-row floor
     # there and no "novelty", and keeps coding as it did.
     cascade.ood_floor_ = float(calibration.get("ood_floor", -1.0))
