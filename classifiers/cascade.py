@@ -9,8 +9,10 @@ How it decides one text
        to the ancestor whose own calibrated confidence clears its level's threshold (needs_review
        stays set); otherwise the best code is returned for review. Multi-label: every code whose
        blended probability reaches a CV-chosen cut; the confidence is that of the whole set being
-       right. A text unlike every labelled answer and every label's own words (below the novelty
-       floor) always goes to review.
+       right; each clause of the answer is scored too and a code keeps its best score, and the
+       number of codes is capped at a CV-chosen count. A hierarchical multi-label codebook codes a
+       parent, for review, when no child clears the cut but the children together do. A text unlike
+       every labelled answer and every label's own words (below the novelty floor) always goes to review.
     3. zero-shot: with no training data, labels' own words decide (its confidence is not calibrated).
 
 How it learns (fit)
@@ -27,7 +29,8 @@ Where each step lives (this module only orchestrates them)
     training_rows.py  checked training rows plus the codebook's own words
     out_of_fold.py    folds and every blend method's out-of-fold probabilities
     blend.py          the blend weights and the weighted mean
-    label_sets.py     single code or multi-label set, and the multi-label cut
+    label_sets.py     single code or multi-label set, the multi-label cut and cap, uncertain parents
+    clauses.py        an answer's clauses, scored on their own for multi-label
     thresholds.py     the review threshold and the per-row novelty floor
     novelty.py        the novelty floor, set on held-out labels
     calibration.py    the isotonic calibrator
@@ -49,7 +52,7 @@ from autocode.classifiers.calibration import MIN_CALIBRATION_ROWS, Calibrator
 from autocode.classifiers.clauses import clause_rows
 from autocode.classifiers.codebook import Codebook
 from autocode.classifiers.label_matrix import label_matrix
-from autocode.classifiers.label_sets import best_cut, best_max_codes, choose_codes
+from autocode.classifiers.label_sets import best_cut, best_max_codes, choose_codes, parent_groups, uncertain_parents
 from autocode.classifiers.methods import METHODS, blend_methods
 from autocode.classifiers.methods.component import BlendComponent, Fold, Role, Rows
 from autocode.classifiers.methods.knn import KNNClassifier, top_k
@@ -283,6 +286,13 @@ class Cascade:
         np.maximum.at(out, np.asarray(owner), scored)
         return out
 
+    def _uncertain_parents(self, proba: np.ndarray, chosen: np.ndarray) -> list[list[str]]:
+        """Multi-label, hierarchical codebook: per text, the parents whose children together clear the cut though none alone does."""
+        if not (self.multi_label and self.codebook.is_hierarchical()):
+            return [[] for _ in range(len(proba))]
+        groups = parent_groups(self.classes_, {c: self.codebook.parent(c) for c in self.classes_})
+        return uncertain_parents(proba, chosen, groups, self.label_threshold_)
+
     def _calibrate(self, blend: np.ndarray, truth: np.ndarray, nearest: np.ndarray) -> None:
         """Calibrator, threshold, hierarchy levels and the novelty floor, all from out-of-fold rows."""
         self.label_threshold_ = best_cut(blend, truth)[0] if self.multi_label else 0.5
@@ -453,6 +463,7 @@ class Cascade:
         nearest = np.zeros(len(texts), dtype=np.float32)
         np.maximum.at(nearest, parts.owner, found[0][:, 0])
         method = self.method_name
+        parents = self._uncertain_parents(proba, chosen)
         out = []
         for i in range(len(texts)):
             codes = tuple(self.classes_[j] for j in np.flatnonzero(chosen[i]))
@@ -471,6 +482,12 @@ class Cascade:
                 needs_review = True
                 reason = (f"novel: unlike every labelled answer and label description "
                           f"(nearest similarity {nearest[i]:.2f} < novelty floor {self.ood_floor_:.2f})")
+            elif parents[i]:
+                # Multi-label hierarchy: the children's joint evidence names the parent; a person confirms it.
+                codes = (*codes, *(p for p in parents[i] if p not in codes)) if chosen[i].any() else tuple(parents[i])
+                needs_review = True
+                reason = f"the finer code is uncertain; backed off to parent {', '.join(map(repr, parents[i]))}"
+                name = f"{method}/parent"
             elif needs_review and reason is None and self.levels_:
                 backed = back_off(self.levels_, proba[i])
                 if backed is not None:

@@ -55,3 +55,28 @@ def choose_codes(proba: np.ndarray, multi_label: bool, cut: float, max_codes: in
     top = proba.argmax(axis=1)
     chosen[np.arange(len(top)), top] = True
     return chosen, proba[np.arange(len(top)), top]
+
+
+def parent_groups(classes: list[str], parent_of: dict[str, str | None]) -> list[tuple[str, np.ndarray]]:
+    """(parent code, columns of its child codes) for every parent with children among `classes`."""
+    groups: dict[str, list[int]] = {}
+    for j, code in enumerate(classes):
+        parent = parent_of.get(code)
+        if parent is not None:
+            groups.setdefault(parent, []).append(j)
+    return [(parent, np.asarray(columns)) for parent, columns in groups.items()]
+
+
+def uncertain_parents(proba: np.ndarray, chosen: np.ndarray, groups: list[tuple[str, np.ndarray]], cut: float) -> list[list[str]]:
+    """Per row, the parents to code because no child clears the cut but together the children do.
+
+    The children's joint evidence is the probability that at least one holds, 1 - prod(1 - p), reading
+    them as independent as the one-vs-rest scores are; a parent already chosen, or one of whose children
+    is, adds nothing.
+    """
+    out: list[list[str]] = [[] for _ in range(proba.shape[0])]
+    for parent, columns in groups:
+        joint = 1.0 - np.prod(1.0 - np.clip(proba[:, columns], 0.0, 1.0), axis=1)
+        for i in np.flatnonzero((joint >= cut) & ~chosen[:, columns].any(axis=1)):
+            out[i].append(parent)
+    return out
