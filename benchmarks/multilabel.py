@@ -77,6 +77,7 @@ def run(name: str, encoder: Encoder, train: tuple[list[str], list[tuple[str, ...
     cascade = Cascade(encoder, codebook, target_accuracy=target, multi_label=True, clauses=options.get("clauses", True))
     cascade.fit(texts, codes)
     if not options.get("cap", True):
+        # Only the cap is lifted: the cut, calibrator and threshold stay as fitted with it.
         cascade.max_codes_ = None
     predictions = cascade.predict(test[0])
     seconds = time.perf_counter() - start
@@ -84,7 +85,7 @@ def run(name: str, encoder: Encoder, train: tuple[list[str], list[tuple[str, ...
     auto = np.array([not p.needs_review for p in predictions])
     m = cascade.metrics_
     return {"setting": name, **scores(predicted, [set(g) for g in test[1]], auto), "seconds": seconds,
-            "cut": m.get("label_threshold"), "cap": m.get("max_codes"), "guarantee": m.get("guarantee", ""),
+            "cut": m.get("label_threshold"), "cap": cascade.max_codes_, "guarantee": m.get("guarantee", ""),
             "cv_exact": m.get("accuracy")}
 
 
@@ -116,8 +117,10 @@ def main(argv: Sequence[str] | None = None) -> None:
           f"(target {args.target}) | exact match of auto-coded | cut / cap (CV) | time (s) |")
     print("|---|---|---|---|---|---|---|---|---|")
     for r in results:
+        auto_exact = "—" if np.isnan(r["auto_exact"]) else f"{r['auto_exact']:.3f}"
         print(f"| {r['setting']} | {r['exact']:.3f} | {r['two_code_exact']:.3f} | {r['micro_f1']:.3f} | {r['sample_f1']:.3f} | "
-              f"{r['auto_share']:.1%} | {r['auto_exact']:.3f} | {r['cut']} / {r['cap']} | {r['seconds']:.0f} |")
+              f"{r['auto_share']:.1%} | {auto_exact} | "
+              f"{r['cut']} / {r['cap'] or 'none'} | {r['seconds']:.0f} |")
     for r in results:
         print(f"\n{r['setting']}: CV exact set match {r['cv_exact']}; guarantee: {r['guarantee']}")
 
