@@ -199,3 +199,44 @@ def record_keys(
     amb = frozenset(match_key(a) for a in (*ambiguous, *extra)) - {match_key(s) for s in strings}
     keys = tuple(dict.fromkeys(k for k in (match_key(s) for s in (*strings, *ambiguous, *extra)) if k))
     return RecordKeys(record_id, keys, amb, acro, country, match_key(core), embedded, source == "user")
+
+
+_CODE_LIKE = re.compile(r"^(?=.*[A-Z])[A-Z0-9]{2,5}$")
+
+
+def looks_like_code(text: str) -> bool:
+    """Whether an answer is written as a code or acronym: one short token, as typed, capitals and digits ("3M", "NUS")."""
+    return bool(_CODE_LIKE.match(text.strip().replace(".", "")))
+
+
+def matched_key(query: Query, rec: RecordKeys) -> tuple[str, str]:
+    """(the record's key the answer matched, its kind: name, alias, code or fuzzy)."""
+    for key in query.keys:
+        if key in rec.keys:
+            if key in rec.ambiguous:
+                return key, "code"
+            return key, "name" if key == rec.core_key or key == rec.keys[0] else "alias"
+    best = max(rec.keys, key=lambda k: fuzz.ratio(query.key, k), default="")
+    return best, "fuzzy"
+
+
+def match_veto(query: Query, rec: RecordKeys, source: str) -> str:
+    """Why a top candidate must not be auto-accepted ("" when it may): a code not typed as one, an airline code, a changed word."""
+    key, kind = matched_key(query, rec)
+    if kind == "code":
+        # "3m" or "ana" typed as an ordinary word says nothing of an airline's IATA code.
+        if not looks_like_code(query.text):
+            return "code_not_typed_as_code"
+        if source == "airlines":
+            return "airline_code"  # "3M" is likelier the company than Silver Airways
+        return ""
+    if kind != "fuzzy":
+        return ""
+    pool = set(key.split())
+    for token in query.key.split():
+        if token in pool or token in _GENERIC_TAIL:
+            continue
+        near = max(pool, key=lambda t: fuzz.ratio(token, t), default="")
+        if near and fuzz.ratio(token, near) >= 70:
+            return "distinctive_token_changed"  # "Emcor" is not "EMCORE": a near spelling of a name word is another firm
+    return ""

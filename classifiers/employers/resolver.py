@@ -13,6 +13,7 @@ the records on fit (only names it lacks are encoded).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import threading
 from collections import defaultdict
@@ -27,7 +28,15 @@ from rapidfuzz import fuzz, process
 from autocode.classifiers.codebook import load_codebook
 from autocode.classifiers.employers.cues import non_employer, place_of
 from autocode.classifiers.employers.infer import SectorModel, infer_country, interpolate
-from autocode.classifiers.employers.match import DEFAULT_PARAMS, Query, ResolverParams, match_features, parse_query
+from autocode.classifiers.employers.match import (
+    DEFAULT_PARAMS,
+    Query,
+    ResolverParams,
+    match_features,
+    match_veto,
+    matched_key,
+    parse_query,
+)
 from autocode.classifiers.employers.records import EmployerRecords, clean_records, vector_id
 from autocode.classifiers.prediction import Evidence
 from autocode.embeddings import Encoder, VectorIndex
@@ -243,7 +252,16 @@ class EmployerResolver(EmployerRecords):
         p, rid = scored[0] if scored else (0.0, -1)
         neighbours = self._neighbours(dense)
         if scored and p >= self.accept_threshold:
-            return self._matched(text, query, p, rid, neighbours)
+            veto = match_veto(query, self.keys_[rid], str(self.rows_[rid]["source"]))
+            if veto == "code_not_typed_as_code":
+                return self._inferred(text, query, p, rid, neighbours)
+            result = self._matched(text, query, p, rid, neighbours)
+            key, kind = matched_key(query, self.keys_[rid])
+            evidence = (*result.evidence, Evidence("matched_" + kind, key, str(rid), None))
+            if veto:
+                # Not invented: the candidate stays the best guess, but a person decides.
+                evidence = (*evidence, Evidence("review_reason", veto, str(rid), None))
+            return dataclasses.replace(result, needs_review=result.needs_review or bool(veto), evidence=evidence)
         return self._inferred(text, query, p, rid if scored else None, neighbours)
 
     def _neighbours(self, dense: list[tuple[int, float, str]]) -> list[tuple[int, float, str]]:
