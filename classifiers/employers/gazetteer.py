@@ -1,4 +1,5 @@
-"""The reference gazetteer: employers (listed companies, universities, airlines) with sector and country."""
+"""The reference gazetteer: employers (listed companies, universities, airlines, registry organisations, brands,
+large employers, index constituents) with sector and country."""
 
 from __future__ import annotations
 
@@ -14,9 +15,11 @@ import pyarrow.parquet as pq
 
 __all__ = ["COLUMNS", "SCHEMA", "SOURCES", "GazetteerRecord", "load_gazetteer"]
 
-SOURCES: tuple[str, ...] = ("companies", "universities", "airlines")
+SOURCES: tuple[str, ...] = (
+    "companies", "universities", "airlines", "organisations", "brands", "large_employers", "index_constituents",
+)
 
-# One schema for all three files, so they concatenate without casts and a reader can rely on the types.
+# One schema for all the files, so they concatenate without casts and a reader can rely on the types.
 SCHEMA = pa.schema(
     [
         ("record_id", pa.int64()),
@@ -38,6 +41,7 @@ SCHEMA = pa.schema(
         ("city", pa.string()),
         ("domain", pa.string()),
         ("summary", pa.string()),
+        ("source_id", pa.string()),
     ]
 )
 COLUMNS: tuple[str, ...] = tuple(SCHEMA.names)
@@ -56,7 +60,8 @@ class GazetteerRecord:
     source: str
     isic_section: str
     isic_division: str
-    isic_basis: str  # "gics_industry" | "gics_industry_group" | "gics_sector" | "source"
+    isic_basis: str  # "gics_industry" | ... | "source" | "ror_type:education" | "name_words" | "reviewed" | ...
+    # brands: country empty (a multinational; the answer's cue gives the country)
     gics_sector: str
     gics_industry_group: str
     gics_industry: str
@@ -67,13 +72,14 @@ class GazetteerRecord:
     city: str
     domain: str  # web domains, "|"-separated where several
     summary: str
+    source_id: str = ""  # the source's own id (ROR id, ticker); empty where it has none
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> GazetteerRecord:
         """Build a record from a gazetteer row (a dict, or a pandas Series)."""
         values: dict[str, Any] = {}
         for f in fields(cls):
-            value = row[f.name]
+            value = row[f.name] if f.name in row else f.default
             if f.name in LIST_COLUMNS:
                 value = tuple(value)
             elif f.name == "record_id":
