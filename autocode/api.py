@@ -39,11 +39,11 @@ def builtin_codebooks() -> list[str]:
     return builtin_codebook_ids()
 
 
-def load_gazetteer(sources: Sequence[str] = ("companies", "universities", "airlines")) -> pd.DataFrame:
+def load_gazetteer(sources: Sequence[str] | None = None) -> pd.DataFrame:
     """The shipped employer gazetteer (one row per record: name, aliases, ISIC, GICS, country, region...)."""
     from autocode.classifiers.employers.gazetteer import load_gazetteer as load
 
-    return load(sources)
+    return load(sources) if sources is not None else load()
 
 
 def load_sample() -> pd.DataFrame:
