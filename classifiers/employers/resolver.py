@@ -39,6 +39,7 @@ from autocode.classifiers.employers.match import (
 )
 from autocode.classifiers.employers.records import EmployerRecords, clean_records, vector_id
 from autocode.classifiers.prediction import Evidence
+from autocode.classifiers.thresholds import DEFAULT_TARGET_ACCURACY
 from autocode.embeddings import Encoder, VectorIndex
 
 __all__ = ["EmployerResolver", "EmployerResult", "SearchHit", "vector_id"]
@@ -106,8 +107,11 @@ class EmployerResolver(EmployerRecords):
         fuzzy_k: int = 10,
         sector_k: int = 30,
         sector_temperature: float = 0.1,
+        target_accuracy: float = DEFAULT_TARGET_ACCURACY,
     ) -> None:
         self.encoder = encoder
+        # A row is auto-coded only when its confidence (the probability its sector and country are right) reaches this.
+        self.target_accuracy = target_accuracy
         self.records = records
         self.name_index = name_index
         self.params = params or DEFAULT_PARAMS
@@ -251,11 +255,16 @@ class EmployerResolver(EmployerRecords):
         scored = self._score(query, vector, dense, fuzzy)
         p, rid = scored[0] if scored else (0.0, -1)
         neighbours = self._neighbours(dense)
+        best_country = str(self.rows_[rid]["country"]) if scored else ""
+        if query.place is not None and best_country and best_country != query.place.country:
+            # "Bank Negara Malaysia" is not Bank Negara Indonesia: a record the answer's own place contradicts is no match.
+            return self._inferred(text, query, p, rid, neighbours)
         if scored and p >= self.accept_threshold:
             veto = match_veto(query, self.keys_[rid], str(self.rows_[rid]["source"]))
             if veto == "code_not_typed_as_code":
                 return self._inferred(text, query, p, rid, neighbours)
-            result = self._matched(text, query, p, rid, neighbours)
+            rival = self._rival_country(scored, p, rid)
+            result = self._matched(text, query, p, rid, neighbours, rival)
             key, kind = matched_key(query, self.keys_[rid])
             evidence = (*result.evidence, Evidence("matched_" + kind, key, str(rid), None))
             if veto:
@@ -263,6 +272,17 @@ class EmployerResolver(EmployerRecords):
                 evidence = (*evidence, Evidence("review_reason", veto, str(rid), None))
             return dataclasses.replace(result, needs_review=result.needs_review or bool(veto), evidence=evidence)
         return self._inferred(text, query, p, rid if scored else None, neighbours)
+
+    def _rival_country(self, scored: list[tuple[float, int]], p: float, rid: int, margin: float = 0.05) -> str:
+        """A near-tied candidate's country where it differs from the best's ("Ministry of Education" in many countries)."""
+        country = str(self.rows_[rid]["country"])
+        for q, other in scored[1:]:
+            if q < p - margin:
+                break
+            theirs = str(self.rows_[other]["country"])
+            if theirs and theirs != country:
+                return theirs
+        return ""
 
     def _neighbours(self, dense: list[tuple[int, float, str]]) -> list[tuple[int, float, str]]:
         """The nearest records for the sector and country votes: (record_id, weight, name string)."""
@@ -294,8 +314,8 @@ class EmployerResolver(EmployerRecords):
         total = sum(shares.values())
         return {c: v / total for c, v in shares.items()} if total else {}
 
-    def _matched(self, text: str, query: Query, p: float, rid: int, neighbours: list[tuple[int, float, str]]
-                 ) -> EmployerResult:
+    def _matched(self, text: str, query: Query, p: float, rid: int, neighbours: list[tuple[int, float, str]],
+                 rival: str = "") -> EmployerResult:
         row = self.rows_[rid]
         section, division, gics = str(row["isic_section"]), str(row["isic_division"]), str(row["gics_sector"])
         evidence = [Evidence("record", str(row["name"]), str(rid), round(p, 4))]
@@ -306,12 +326,23 @@ class EmployerResolver(EmployerRecords):
             evidence.extend(why)
         country = str(row["country"])
         region, subregion = str(row["region"]), str(row["subregion"])
+        if not country and query.place is not None:
+            # A brand has no country of its own ("Deloitte"): the answer's place says which office ("Deloitte Singapore").
+            country, region, subregion = query.place.country, "", ""
         if country and not region:
             region, subregion = place_of(country)
         if query.place is not None:
             evidence.append(Evidence("place", query.place.text, query.place.country, None))
+        if section == "O" and not query.cues:
+            # Every country has its Ministry of Education: without a cue in the answer the name says no country.
+            rival = rival or "any"
+        if rival and (query.place is None or query.place.country != country):
+            # The name alone does not say which country's record is meant: the country is left empty, for review.
+            evidence.append(Evidence("country_ambiguous", rival, str(row["country"]), None))
+            country, region, subregion = "", "", ""
         conf = {"employer": p, "sector": sector_conf, "country": p if country else 0.0}
-        review = sector_conf < min(p, self.params.sector_review) or not country
+        review = (sector_conf < min(p, self.params.sector_review) or not country
+                  or min(conf.values()) < self.target_accuracy)
         return EmployerResult(text, "match", str(row["name"]), rid, p, section, division,
                               self._sector_name(section, division), gics, country, region, subregion,
                               min(conf.values()), review, conf, tuple(evidence))
@@ -330,7 +361,8 @@ class EmployerResolver(EmployerRecords):
         evidence.extend(guess.evidence)
         evidence.append(Evidence("country_basis", guess.cue_kind, guess.country, round(guess.score, 4)))
         conf = {"employer": 1.0 - p, "sector": sector_conf, "country": country_conf}
-        review = sector_conf < self.params.sector_review or country_conf < self.params.country_review
+        review = (sector_conf < self.params.sector_review or country_conf < self.params.country_review
+                  or min(sector_conf, country_conf) < self.target_accuracy)
         return EmployerResult(text, "inferred", "", None, p, section, division, self._sector_name(section, division),
                               gics, guess.country, region, subregion, min(sector_conf, country_conf), review, conf,
                               tuple(evidence))
