@@ -167,5 +167,7 @@ def demo() -> None:
     with tempfile.TemporaryDirectory(prefix="autocode-demo-") as tmp:
         console.rule("support column → employer-support codebook (multi-label, zero-shot)")
         code_file(sample, "support", codebook="employer-support", output=Path(tmp) / "support.csv", show=50, temporary=True)
-        console.rule("employer column → ISIC Rev.4 divisions (zero-shot on the name's meaning)")
-        code_file(sample, "employer", codebook="isic4", output=Path(tmp) / "employer.csv", show=50, temporary=True)
+        console.rule("employer column → employer resolver (record, sector, country, region; review below 0.95)")
+        from autocode.service.cli.employers import employers
+
+        employers(sample, "employer", output=Path(tmp) / "employer.csv", show=50)

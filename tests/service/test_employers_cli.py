@@ -258,3 +258,62 @@ def test_employers_keeps_bad_rows_and_decides_each_text_once(engine: None, tmp_p
     assert coded["employer_employer"].tolist()[:3] == ["DBS Group Holdings Ltd", "", "DBS Group Holdings Ltd"]
     assert coded["employer_needs_review"][1] == "True" and "empty cell" in coded["employer_evidence"][1]
     assert "row 2: empty cell" in result.output and "unique texts 2" in result.output and "invalid 1" in result.output
+
+
+# ----------------------------------------------------------------- the demo's employer column against gold
+
+GOLD = SAMPLE.with_name("survey_sample_employers_gold.csv")
+_PLACES = {"singapore": "SG", "malaysia": "MY", "hong kong": "HK", "indonesia": "ID", "thailand": "TH"}
+
+
+def _allowed(cell: Any) -> set[str]:
+    return {part.strip() for part in str("" if pd.isna(cell) else cell).split("|")}
+
+
+def _absurd(answer: str, section: str, country: str) -> str | None:
+    """Why a best guess could not be right whatever the record; None when it is plausible."""
+    text = answer.casefold()
+    if "bank" in text and section == "C":
+        return "a bank coded as manufacturing"
+    if any(w in text for w in ("universit", "polytechnic")) and section not in ("", "P"):
+        return "a university outside education"
+    for place, iso2 in _PLACES.items():
+        if place in text and country not in ("", iso2):
+            return f"the answer names {place} but the country is {country}"
+    return None
+
+
+@pytest.mark.slow
+def test_the_sample_auto_codes_only_right_rows_and_no_absurd_guess(engine: None, tmp_path: Path) -> None:
+    out = tmp_path / "employers.csv"
+    result = runner.invoke(app, ["employers", str(SAMPLE), "-c", "employer", "-o", str(out), "--show", "0"])
+    assert result.exit_code == 0, result.output
+    coded = pd.read_csv(out, keep_default_na=False, dtype=str)
+    gold = pd.read_csv(GOLD, keep_default_na=False, dtype=str)
+    assert list(coded["respondent_id"]) == list(gold["respondent_id"])
+    wrong, absurd, auto = [], [], 0
+    for row, g in zip(coded.to_dict("records"), gold.to_dict("records"), strict=True):
+        section, country = row["employer_isic_section"], row["employer_country"]
+        why = _absurd(row["employer"], section, country)
+        if why:
+            absurd.append((row["employer"], why))
+        if row["employer_needs_review"].lower() == "true" or g["gold_isic_section"] == "?":
+            continue
+        auto += 1
+        if g["gold_isic_section"] == "-":
+            ok = not row["employer_employer"] and not section  # a non-employer answer: no record, no sector
+        else:
+            ok = section in _allowed(g["gold_isic_section"]) and country in _allowed(g["gold_country"])
+        if not ok:
+            wrong.append((row["employer"], section, country, row["employer_confidence"]))
+    assert not wrong, f"auto-coded but wrong: {wrong}"
+    assert not absurd, absurd
+    assert auto >= 4  # the non-employer answers at least are decided without a person
+
+
+@pytest.mark.slow
+def test_demo_codes_the_employer_column_with_the_resolver(engine: None) -> None:
+    result = runner.invoke(app, ["demo"])
+    assert result.exit_code == 0, result.output
+    assert "employer resolver" in result.output and "ISIC Rev.4 divisions (zero-shot" not in result.output
+    assert "Singapore Airlines" in result.output and "resolved" in result.output
