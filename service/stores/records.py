@@ -29,7 +29,8 @@ from autocode.service.tables.formats import TableError, read_table
 __all__ = ["USER_ID_BASE", "ImportSummary", "RecordError", "RecordStore", "default_store_path"]
 
 USER_ID_BASE = 2**62
-_FIELDS = [c for c in COLUMNS if c != "record_id"]
+# A user record has no source id of its own (ROR id, ticker): the store keeps the other columns.
+_FIELDS = [c for c in COLUMNS if c not in ("record_id", "source_id")]
 _DDL = (
     "CREATE TABLE IF NOT EXISTS records (record_id INTEGER PRIMARY KEY, "
     + "".join(f"{c} TEXT NOT NULL DEFAULT '', " for c in _FIELDS)
