@@ -79,7 +79,8 @@ class GazetteerRecord:
         """Build a record from a gazetteer row (a dict, or a pandas Series)."""
         values: dict[str, Any] = {}
         for f in fields(cls):
-            value = row[f.name] if f.name in row else f.default
+            # Columns added later (source_id) default for frames built before them.
+            value: Any = row.get(f.name, f.default)
             if f.name in LIST_COLUMNS:
                 value = tuple(value)
             elif f.name == "record_id":
