@@ -220,9 +220,12 @@ def matched_key(query: Query, rec: RecordKeys) -> tuple[str, str]:
     return best, "fuzzy"
 
 
-def match_veto(query: Query, rec: RecordKeys, source: str) -> str:
-    """Why a top candidate must not be auto-accepted ("" when it may): a code not typed as one, an airline code, a changed word."""
-    key, kind = matched_key(query, rec)
+def match_veto(query: Query, matched: tuple[str, str], source: str) -> str:
+    """Why a top candidate must not be auto-accepted ("" when it may): a code not typed as one, an airline code, a changed word.
+
+    `matched` is `matched_key(query, record)`: the record's key the answer matched and its kind.
+    """
+    key, kind = matched
     if kind == "code":
         # "3m" or "ana" typed as an ordinary word says nothing of an airline's IATA code.
         if not looks_like_code(query.text):

@@ -13,7 +13,6 @@ the records on fit (only names it lacks are encoded).
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import threading
 from collections import defaultdict
@@ -260,17 +259,11 @@ class EmployerResolver(EmployerRecords):
             # "Bank Negara Malaysia" is not Bank Negara Indonesia: a record the answer's own place contradicts is no match.
             return self._inferred(text, query, p, rid, neighbours)
         if scored and p >= self.accept_threshold:
-            veto = match_veto(query, self.keys_[rid], str(self.rows_[rid]["source"]))
+            matched = matched_key(query, self.keys_[rid])
+            veto = match_veto(query, matched, str(self.rows_[rid]["source"]))
             if veto == "code_not_typed_as_code":
                 return self._inferred(text, query, p, rid, neighbours)
-            rival = self._rival_country(scored, p, rid)
-            result = self._matched(text, query, p, rid, neighbours, rival)
-            key, kind = matched_key(query, self.keys_[rid])
-            evidence = (*result.evidence, Evidence("matched_" + kind, key, str(rid), None))
-            if veto:
-                # Not invented: the candidate stays the best guess, but a person decides.
-                evidence = (*evidence, Evidence("review_reason", veto, str(rid), None))
-            return dataclasses.replace(result, needs_review=result.needs_review or bool(veto), evidence=evidence)
+            return self._matched(text, query, p, rid, neighbours, self._rival_country(scored, p, rid), matched, veto)
         return self._inferred(text, query, p, rid if scored else None, neighbours)
 
     def _rival_country(self, scored: list[tuple[float, int]], p: float, rid: int, margin: float = 0.05) -> str:
@@ -315,7 +308,7 @@ class EmployerResolver(EmployerRecords):
         return {c: v / total for c, v in shares.items()} if total else {}
 
     def _matched(self, text: str, query: Query, p: float, rid: int, neighbours: list[tuple[int, float, str]],
-                 rival: str = "") -> EmployerResult:
+                 rival: str, matched: tuple[str, str], veto: str) -> EmployerResult:
         row = self.rows_[rid]
         section, division, gics = str(row["isic_section"]), str(row["isic_division"]), str(row["gics_sector"])
         evidence = [Evidence("record", str(row["name"]), str(rid), round(p, 4))]
@@ -340,8 +333,12 @@ class EmployerResolver(EmployerRecords):
             # The name alone does not say which country's record is meant: the country is left empty, for review.
             evidence.append(Evidence("country_ambiguous", rival, str(row["country"]), None))
             country, region, subregion = "", "", ""
+        evidence.append(Evidence("matched_" + matched[1], matched[0], str(rid), None))
+        if veto:
+            # Not invented: the candidate stays the best guess, but a person decides.
+            evidence.append(Evidence("review_reason", veto, str(rid), None))
         conf = {"employer": p, "sector": sector_conf, "country": p if country else 0.0}
-        review = (sector_conf < min(p, self.params.sector_review) or not country
+        review = (bool(veto) or sector_conf < min(p, self.params.sector_review) or not country
                   or min(conf.values()) < self.target_accuracy)
         return EmployerResult(text, "match", str(row["name"]), rid, p, section, division,
                               self._sector_name(section, division), gics, country, region, subregion,
