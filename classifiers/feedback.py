@@ -103,6 +103,16 @@ class FeedbackMemory:
                 ids.append(cid)
             self._index.upsert(np.asarray(ids, dtype=np.int64), vectors)
 
+    def forget(self, text: str) -> bool:
+        """Drop the correction of `text` (an undone decision); False when none is remembered."""
+        with self._lock:
+            old = self._by_key.pop(normalise_key(text), None)
+            if old is None:
+                return False
+            del self._by_id[old.id]
+            self._index.remove(np.asarray([old.id], dtype=np.int64))
+            return True
+
     def _new_id(self) -> int:
         self._next_id += 1
         return self._next_id

@@ -38,6 +38,7 @@ class Context:
     keys: Any
     jobs: Any
     runner: Any = None
+    review: Any = None  # ReviewSessions, made on the first review request
     model_thread: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(1, thread_name_prefix="autocode-model"))
     io_threads: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(4, thread_name_prefix="autocode-io"))
 
@@ -116,10 +117,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     _answer_not_ready(app)
     _install_metrics(app, metrics)
     _ops_routes(app, ctx)
-    from autocode.service.api.routers import classify, employers, jobs
+    from autocode.service.api.routers import classify, employers, jobs, review
 
     for area in (classify, employers, jobs):
         app.include_router(area.router)
+    review.install(app)
 
     def limit_for(scope: dict[str, Any]) -> tuple[int, str]:
         # A job upload is a file, so it gets the file limit plus room for the multipart framing.

@@ -296,3 +296,126 @@ class Readiness(BaseModel):
     error: str | None = None
     seconds: float | None = None
     auth: bool
+
+
+# ---------------------------------------------------------------------- review
+
+
+class ReviewOption(BaseModel):
+    """A code (or an employer record) a reviewer may pick, with the model's score for it."""
+
+    codes: list[str]
+    labels: list[str]
+    score: float
+    record_id: int | None = None
+    name: str | None = None
+    country: str | None = None
+    isic_section: str | None = None
+    sector: str | None = None
+
+
+class ReviewItem(BaseModel):
+    """One distinct answer in a review queue, with every row that wrote it counted."""
+
+    item_id: int
+    text: str
+    rows: int = Field(description="How many rows of the file wrote this answer (one decision decides them all).")
+    variants: list[str] = Field(description="The spellings grouped under this answer, most rows first.")
+    status: Literal["pending", "skipped", "decided", "uncodable", "cleared"]
+    confidence: float
+    codes: list[str] = Field(description="The model's best codes (for employers: the record id).")
+    labels: list[str]
+    method: str
+    reason: str | None = None
+    alternatives: list[ReviewOption] = Field(description="The best and the next options; keys 1-9 pick them in order.")
+    evidence: list[EvidenceOut]
+    decision: dict[str, Any] | None = None
+
+
+class ReviewCounts(BaseModel):
+    """Distinct answers (and their rows) by status."""
+
+    model_config = ConfigDict(extra="allow")
+    items: int
+    rows: int
+    file_rows: int
+    pending: int
+    decided: int
+    cleared: int
+
+
+class ReviewSessionOut(BaseModel):
+    """A review session: one coded file, its column, and what the suggestions come from."""
+
+    session_id: str
+    file: str
+    column: str
+    target: str
+    kind: Literal["codes", "employers"]
+    counts: ReviewCounts
+    page_url: str
+
+
+class ReviewSessionList(BaseModel):
+    """Stored review sessions, newest first."""
+
+    sessions: list[dict[str, Any]]
+
+
+class ReviewNext(BaseModel):
+    """The item to show now (null when the queue is done), and the counts."""
+
+    item: ReviewItem | None
+    counts: ReviewCounts
+
+
+class ReviewItems(BaseModel):
+    """A page of items in queue order."""
+
+    items: list[ReviewItem]
+    total: int
+
+
+class NewRecordIn(Strict):
+    """An employer record a reviewer creates for an answer (it then lives in the records store)."""
+
+    name: str = Field(min_length=1, max_length=300)
+    country: str = Field("", max_length=2, description="ISO 3166-1 alpha-2, e.g. SG.")
+    isic_section: str = Field("", max_length=1)
+    isic_division: str = Field("", max_length=2)
+    gics_sector: str = Field("", max_length=64)
+    aliases: list[str] = Field(default_factory=list, max_length=50)
+
+
+class DecisionIn(Strict):
+    """A reviewer's decision on one item."""
+
+    action: Literal["accept", "choose", "uncodable", "skip"]
+    codes: list[str] = Field(default_factory=list, max_length=50, description="For `choose`: the codes picked.")
+    record_id: int | None = Field(None, ge=0, description="For `choose` on employers: the record picked.")
+    record: NewRecordIn | None = Field(None, description="For `choose` on employers: a new record to create.")
+    reviewer: str | None = Field(None, max_length=100, description="Who decides (default: the API key's id or the login).")
+
+
+class DecisionOut(BaseModel):
+    """The stored decision, the items it cleared from the queue by learning, and the counts after it."""
+
+    decision: dict[str, Any]
+    cleared: list[ReviewItem]
+    counts: ReviewCounts
+    next: ReviewItem | None
+
+
+class UndoOut(BaseModel):
+    """The decision undone and its item, back in the queue."""
+
+    undone: dict[str, Any]
+    item: ReviewItem | None
+    counts: ReviewCounts
+
+
+class ReviewSearchOut(BaseModel):
+    """Codes (or records) matching a search."""
+
+    options: list[ReviewOption]
+

@@ -11,6 +11,7 @@ from autocode.service.cli.employers import employers, records_app, search
 from autocode.service.cli.evaluate import evaluate
 from autocode.service.cli.keys import keys_app
 from autocode.service.cli.llm import llm_app
+from autocode.service.cli.review import review
 from autocode.service.cli.serve import serve
 from autocode.service.cli.train import train
 
@@ -27,6 +28,7 @@ app.command("evaluate")(evaluate)
 app.command("discover")(discover)
 app.command("employers")(employers)
 app.command("search")(search)
+app.command("review")(review)
 app.add_typer(records_app, name="records")
 app.add_typer(keys_app, name="keys")
 app.command("serve")(serve)

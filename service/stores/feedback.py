@@ -77,6 +77,11 @@ class FeedbackStore(SqliteStore):
                                     (target, int(after_id))).fetchall()
         return [_decode(r) for r in rows]
 
+    def remove(self, feedback_id: int) -> bool:
+        """Delete one correction (a reviewer's undo); False when there is no such id."""
+        with self._lock:
+            return self._db.execute("DELETE FROM feedback WHERE feedback_id = ?", (int(feedback_id),)).rowcount > 0
+
     def count(self, target: str | None = None) -> int:
         """How many corrections there are, for one target or in all."""
         with self._lock:

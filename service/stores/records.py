@@ -170,6 +170,14 @@ class RecordStore(SqliteStore):
                 return deleted or hidden
             return deleted
 
+    def drop_correction(self, record_id: int) -> bool:
+        """Delete the user's correction of a gazetteer record, so the reference row applies again; False if none."""
+        record_id = _as_id(record_id)
+        if record_id >= USER_ID_BASE:
+            raise RecordError(f"record_id: {record_id} is a user record, not a correction; remove() deletes it")
+        with self._write() as db:
+            return db.execute("DELETE FROM records WHERE record_id = ?", (record_id,)).rowcount > 0
+
     def import_table(self, path: Path | str) -> ImportSummary:
         """Add (no `record_id`) or correct (with one) every valid row of a table, in one transaction.
 
