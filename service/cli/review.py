@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -24,8 +24,19 @@ def review(
 ) -> None:
     """Review what the model set aside, in the browser: one decision per distinct answer, saved at once."""
     from autocode.errors import AutocodeError
+    from autocode.service.api.config import ConfigError, load_settings
     from autocode.service.review.sessions import ReviewSessions, parse_source
 
+    try:
+        # The same settings as `autocode serve` (AUTOCODE_* and AUTOCODE_CONFIG), so an employer reference applies here too.
+        settings = load_settings(host=host, port=port, no_auth=True, employers=employers, preload_codebooks=[])
+    except ConfigError as exc:
+        fail(str(exc))
+    if settings.employer_reference:
+        from autocode.service.api.engine import read_reference
+        from autocode.service.employer_engine import use_reference
+
+        use_reference(read_reference(Path(settings.employer_reference)))
     try:
         source = parse_source(codebook, model, employers)
         sessions = ReviewSessions(reviewer=reviewer)
@@ -44,22 +55,21 @@ def review(
         err.print(f"wrote {written['path']}: {written['rows']} rows, {written['reviewed_rows']} reviewed, "
                   f"{written['cleared_rows']} coded by learning")
         return
-    _serve(sessions, queue.session_id, host, port, open_browser, employers)
+    _serve(settings, sessions, queue.session_id, open_browser)
 
 
-def _serve(sessions: object, session_id: str, host: str, port: int, open_browser: bool, employers: bool) -> None:
+def _serve(settings: Any, sessions: Any, session_id: str, open_browser: bool) -> None:
     import threading
     import webbrowser
 
     import uvicorn
 
     from autocode.service.api.app import create_app
-    from autocode.service.api.config import load_settings
 
+    host, port = settings.host, settings.port
     if host not in ("127.0.0.1", "localhost", "::1"):
         err.print("[bold red]WARNING:[/] the review page has no API key check; it is listening beyond this machine.")
     # No keys: the page is for the person at this machine (127.0.0.1 unless --host says otherwise).
-    settings = load_settings(host=host, port=port, no_auth=True, employers=employers, preload_codebooks=[])
     app = create_app(settings)
     app.state.ctx.review = sessions
     url = f"http://{host}:{port}/review?session={session_id}"

@@ -116,6 +116,7 @@ class ReviewQueue:
             if item is not None:
                 item.decision = decision
                 item.status = _status(decision["action"])
+        self._rescore_cleared()  # what those decisions taught clears the same near twins as when they were made
 
     # ------------------------------------------------------------------ reading
 
@@ -313,7 +314,7 @@ class ReviewQueue:
                 column = frame[name].astype(object)
                 for r, v in values.items():
                     column.iat[r] = v
-                frame[name] = column
+                frame[name] = _typed(name[len(c) + 1:], column)
             frame[f"{c}_reviewer"] = reviewer
             frame[f"{c}_reviewed_at"] = reviewed_at
             return frame
@@ -325,6 +326,15 @@ class ReviewQueue:
         counts = self.counts()
         return {"path": str(path), "rows": len(frame), "reviewed_rows": counts["rows_decided"] + counts["rows_uncodable"],
                 "cleared_rows": counts["rows_cleared"], "written_at": datetime.now(UTC).isoformat(timespec="seconds")}
+
+
+def _typed(field: str, column: pd.Series) -> pd.Series:
+    """One type per column (a CSV read as text, decisions as numbers and flags), so every format can be written."""
+    if field in ("confidence", "match_score"):
+        return pd.to_numeric(column, errors="coerce")
+    if field == "needs_review":
+        return column.map(lambda v: v if isinstance(v, bool) else str(v).strip().casefold() in ("true", "1", "yes"))
+    return column.map(lambda v: "" if v is None or (isinstance(v, float) and np.isnan(v)) else str(v))
 
 
 def _status(action: str) -> str:
