@@ -24,10 +24,19 @@ MAX_REPORTED = 20
 
 
 def train(
-    data: Annotated[Path, typer.Argument(help="Training table: .csv, .tsv, .xlsx, .jsonl or .parquet.")],
-    text_column: Annotated[str, typer.Option("--text-column", "-t", help="The column of free text.")],
-    label_column: Annotated[str, typer.Option("--label-column", "-l", help="The column of codes; several codes joined by '|'.")],
-    out: Annotated[Path, typer.Option("--out", "-o", help="Model folder to write (an older model there is replaced whole).")],
+    data: Annotated[Path | None, typer.Argument(help="Training table: .csv, .tsv, .xlsx, .jsonl or .parquet.")] = None,
+    text_column: Annotated[str | None, typer.Option("--text-column", "-t", help="The column of free text.")] = None,
+    label_column: Annotated[
+        str | None, typer.Option("--label-column", "-l", help="The column of codes; several codes joined by '|'.")
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Model folder to write (an older model there is replaced whole).")
+    ] = None,
+    continue_from: Annotated[
+        Path | None,
+        typer.Option("--continue", help="Refit this model folder on its training rows plus the corrections reviewed for it "
+                                        "(autocode review, POST /v1/feedback); DATA, if given, adds rows. Writes over it unless -o."),
+    ] = None,
     multi_label: Annotated[bool, typer.Option("--multi-label", help="A text may carry several codes (implied by a multi-label codebook).")] = False,
     codebook: Annotated[
         str | None, typer.Option(help="Built-in codebook id or a YAML/JSON path; without it the codes in the data make a flat codebook.")
@@ -41,6 +50,11 @@ def train(
 
     if not 0.0 < target_accuracy < 1.0:
         fail(f"--target-accuracy must be between 0 and 1, got {target_accuracy}")
+    if continue_from is not None:
+        _continue(continue_from, data, text_column, label_column, out)
+        return
+    if data is None or text_column is None or label_column is None or out is None:
+        fail("give DATA, --text-column, --label-column and --out (or --continue MODEL_DIR to refit a model)")
     try:
         frame = read_table(data)
         require_column(frame, text_column, data)
@@ -80,6 +94,54 @@ def collect_rows(
             texts.append(text)
             labels.append(codes)
     return texts, labels, problems
+
+
+def _continue(model_dir: Path, data: Path | None, text_column: str | None, label_column: str | None,
+              out: Path | None) -> None:
+    """Refit a model on what it was trained on, the corrections filed for it, and DATA's rows when given."""
+    from autocode.classifiers.model import ModelFormatError, load_model
+    from autocode.classifiers.normalise import normalise_key
+    from autocode.service.builder import model_target
+    from autocode.service.stores.feedback import FeedbackStore
+    from autocode.service.tables.formats import TableError, read_table, require_column
+
+    try:
+        cascade = load_model(model_dir)
+    except (ModelFormatError, FileNotFoundError) as exc:
+        fail(str(exc))
+    if cascade.knn_ is None:
+        fail(f"{model_dir}: this model keeps no training rows to continue from; train it again from its data")
+    knn = cascade.knn_
+    rows: dict[str, tuple[str, tuple[str, ...]]] = {}
+    # The kNN memory holds the training answers first, then the codebook's own words (label rows), which refit adds again.
+    n_train = int(cascade.metrics_.get("n_train", len(knn.texts_)))
+    for text, y in zip(knn.texts_[:n_train], knn.y_[:n_train], strict=True):
+        rows[normalise_key(text)] = (text, tuple(c for c, v in zip(knn.classes_, y, strict=True) if v > 0.5))
+    trained = len(rows)
+    if data is not None:
+        if text_column is None or label_column is None:
+            fail("with DATA, give --text-column and --label-column too")
+        try:
+            frame = read_table(data)
+            require_column(frame, text_column, data)
+            require_column(frame, label_column, data)
+        except TableError as exc:
+            fail(str(exc))
+        texts, labels, problems = collect_rows(frame, text_column, label_column, cascade.codebook, cascade.multi_label)
+        _report_problems(problems, len(frame))
+        rows.update({normalise_key(t): (t, c) for t, c in zip(texts, labels, strict=True)})
+    key = model_target(model_dir).key
+    corrections = FeedbackStore().for_target(key)
+    for row in corrections:  # oldest first: a later correction of the same answer wins, and wins over a training row
+        codes = tuple(c for c in row["codes"] if c in cascade.codebook)
+        if codes and (cascade.multi_label or len(codes) == 1):
+            rows[normalise_key(row["text"])] = (row["text"], codes)
+    console.print(f"continuing {model_dir}: {trained} training rows, {len(corrections)} corrections filed under {key}"
+                  + (f", {data}" if data is not None else ""))
+    texts = [t for t, _ in rows.values()]
+    labels = [c for _, c in rows.values()]
+    _fit_and_save(texts, labels, cascade.codebook, cascade.multi_label, cascade.encoder.key, cascade.target_accuracy,
+                  out or model_dir)
 
 
 def derived_codebook(codes: list[str], data: Path, multi_label: bool) -> Codebook:

@@ -87,3 +87,31 @@ def test_collect_rows_splits_codes_and_keeps_good_rows() -> None:
     texts, labels, problems = collect_rows(frame, "t", "c", None, multi_label=True)
     assert texts == ["a", "b", "d"] and labels == [("x", "y"), ("x",), ("7",)]
     assert problems == ["row 3: empty text"]
+
+
+def test_train_continue_refits_with_the_reviewed_answers(table: Path, tmp_path: Path) -> None:
+    from autocode.service.cli import app as autocode_app
+    from autocode.service.review.sessions import ReviewSessions, parse_source
+
+    model = tmp_path / "model"
+    assert runner.invoke(app, [str(table), "-t", "answer", "-l", "code", "-o", str(model)]).exit_code == 0
+    before = load_model(model)
+    # A coded file whose one answer the model has never seen; a person reviews it as lost_or_stolen_card.
+    answer = "somebody took my wallet with the card inside"
+    coded = tmp_path / "coded.csv"
+    pd.DataFrame({"answer": [answer, answer], "answer_code": ["card_arrival"] * 2, "answer_confidence": [0.4] * 2,
+                  "answer_needs_review": ["True"] * 2}).to_csv(coded, index=False)
+    queue = ReviewSessions(reviewer="tester").open(coded, "answer", parse_source(model=model))
+    queue.decide(queue.next().item_id, "choose", "tester", {"codes": ["lost_or_stolen_card"]})
+
+    result = CliRunner().invoke(autocode_app, ["train", "--continue", str(model)])
+    assert result.exit_code == 0, result.output
+    assert "1 corrections filed under model:sha256:" in _plain(result.output)
+    after = load_model(model)
+    assert len(after.knn_.texts_) == len(before.knn_.texts_) + 1 and answer in after.knn_.texts_
+    assert after.predict([answer])[0].codes == ("lost_or_stolen_card",)
+
+    missing = CliRunner().invoke(autocode_app, ["train", "--continue", str(tmp_path / "nope")])
+    assert missing.exit_code != 0 and "nope" in _plain(missing.output)
+    bare = CliRunner().invoke(autocode_app, ["train"])
+    assert bare.exit_code != 0 and "--continue MODEL_DIR" in _plain(bare.output)
