@@ -114,7 +114,8 @@ def _continue(model_dir: Path, data: Path | None, text_column: str | None, label
     knn = cascade.knn_
     rows: dict[str, tuple[str, tuple[str, ...]]] = {}
     # The kNN memory holds the training answers first, then the codebook's own words (label rows), which refit adds again.
-    n_train = int(cascade.metrics_.get("n_train", len(knn.texts_)))
+    found = cascade.metrics_.get("n_train")
+    n_train = found if isinstance(found, int) else len(knn.texts_)
     for text, y in zip(knn.texts_[:n_train], knn.y_[:n_train], strict=True):
         rows[normalise_key(text)] = (text, tuple(c for c, v in zip(knn.classes_, y, strict=True) if v > 0.5))
     trained = len(rows)
