@@ -33,6 +33,7 @@ from autocode.service.tables.formats import read_table, require_column, write_ta
 __all__ = ["ORDERS", "Item", "ReviewQueue", "session_id_for"]
 
 ORDERS = ("rows", "uncertain")  # most rows first, or least certain first
+VECTOR_SLICE = 256  # answers per encode call while vectors are computed in the background
 PREFETCH = 3  # suggestions computed ahead of the item shown, so the next keystroke finds them ready
 
 
@@ -84,7 +85,12 @@ class ReviewQueue:
         self.items = self._group(review_col)
         self._by_key = {it.key: it for it in self.items}
         self._vectors: np.ndarray | None = None
+        self._vectors_lock = threading.Lock()
         self._replay()
+        if self._vectors is None and self.items:
+            # Learning needs every waiting answer's vector; encoding them while the person reads the first item
+            # keeps the first decision from waiting for it.
+            threading.Thread(target=self._item_vectors, name="review-vectors", daemon=True).start()
 
     # ------------------------------------------------------------------ building
 
@@ -251,12 +257,10 @@ class ReviewQueue:
 
     def _rescore_cleared(self) -> None:
         again = [it for it in self.items if it.status == "pending" and it.suggestion is None]
-        if not again:
+        decided = [it.item_id for it in self.items if it.status == "decided"]
+        if not again or not decided:
             return
         vectors = self._item_vectors()
-        decided = [it.item_id for it in self.items if it.status == "decided"]
-        if not decided:
-            return
         sims = (vectors[[it.item_id for it in again]] @ vectors[decided].T).max(axis=1)
         near = [it for it, s in zip(again, sims, strict=True) if s >= self.coder.near]
         for it, s in zip(near, self.coder.suggest([it.text for it in near]), strict=True):
@@ -265,9 +269,13 @@ class ReviewQueue:
                 it.status = "cleared"
 
     def _item_vectors(self) -> np.ndarray:
-        if self._vectors is None:
-            self._vectors = self.coder.vectors([it.text for it in self.items])
-        return self._vectors
+        with self._vectors_lock:
+            if self._vectors is None:
+                texts = [it.text for it in self.items]
+                # In slices: the encoder serves one call at a time, and the item on screen must not wait for them all.
+                parts = [self.coder.vectors(texts[i: i + VECTOR_SLICE]) for i in range(0, len(texts), VECTOR_SLICE)]
+                self._vectors = np.vstack(parts) if parts else np.zeros((0, 1), dtype=np.float32)
+            return self._vectors
 
     # ------------------------------------------------------------------ export
 
