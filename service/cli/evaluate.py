@@ -92,6 +92,9 @@ def evaluate(
     json_output: Annotated[bool, typer.Option("--json", help="Print the metrics as JSON instead of tables.")] = False,
     model: Annotated[Path | None, typer.Option(
         help="The model folder that coded the file: reports what it guaranteed and whether this file kept it.")] = None,
+    gold_file: Annotated[Path | None, typer.Option(
+        help="Read --gold-column and --coder-column from this file, row by row: another reviewer's export of the same "
+             "file (`autocode review --separate`), for Cohen's kappa between two people.")] = None,
 ) -> None:
     """Score predicted codes against gold codes: accuracy, macro-F1, κ/α, coverage at each threshold, calibration."""
     from autocode.classifiers.codebook import CodebookError, load_codebook
@@ -100,8 +103,13 @@ def evaluate(
 
     try:
         frame = read_table(coded)
-        for column in [pred_column, gold_column, *(coder_column or [])]:
-            require_column(frame, column, coded)
+        require_column(frame, pred_column, coded)
+        gold_frame, gold_path = (read_table(gold_file), gold_file) if gold_file is not None else (frame, coded)
+        for column in [gold_column, *(coder_column or [])]:
+            require_column(gold_frame, column, gold_path)
+        if len(gold_frame) != len(frame):
+            fail(f"{gold_path} has {len(gold_frame)} rows and {coded} {len(frame)}: --gold-file must hold the same rows, "
+                 "in the same order")
         stem = _stem(pred_column)
         conf_col = _optional_column(frame, confidence_column, f"{stem}_confidence", coded)
         review_col = _optional_column(frame, needs_review_column, f"{stem}_needs_review", coded)
@@ -112,10 +120,10 @@ def evaluate(
         multi_label = True
 
     pred = [_cell(v) for v in frame[pred_column].tolist()]
-    gold = [_cell(v) for v in frame[gold_column].tolist()]
+    gold = [_cell(v) for v in gold_frame[gold_column].tolist()]
     confidence = _parse_confidence(frame[conf_col].tolist(), conf_col) if conf_col else None
     needs_review = _parse_flags(frame[review_col].tolist(), review_col) if review_col else None
-    extra = [[_cell(v) for v in frame[c].tolist()] for c in coder_column or []]
+    extra = [[_cell(v) for v in gold_frame[c].tolist()] for c in coder_column or []]
     try:
         metrics = compute_metrics(pred, gold, confidence, needs_review, codebook=cb, extra_coders=extra, multi_label=multi_label)
     except ValueError as exc:

@@ -18,6 +18,9 @@ def review(
     employers: Annotated[bool, typer.Option("--employers", help="The column holds employer names.")] = False,
     export: Annotated[Path | None, typer.Option(help="Write the file with the decisions applied here, and stop.")] = None,
     reviewer: Annotated[str | None, typer.Option(help="Who decides (default: your login name).")] = None,
+    separate: Annotated[bool, typer.Option(
+        "--separate", help="A queue of the reviewer's own, that teaches the model nothing: two people code the same "
+                           "rows blind, then `autocode evaluate A.csv -p C_code -g C_code --gold-file B.csv` gives kappa.")] = False,
     host: Annotated[str, typer.Option(help="Address to listen on (this machine only by default).")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port of the page.")] = 8765,
     open_browser: Annotated[bool, typer.Option("--open", help="Open the page in the browser.")] = False,
@@ -40,6 +43,8 @@ def review(
     try:
         source = parse_source(codebook, model, employers)
         sessions = ReviewSessions(reviewer=reviewer)
+        if separate:
+            source["owner"] = sessions.reviewer
         err.print("opening the review queue…")
         queue = sessions.open(coded, column, source)
     except AutocodeError as exc:

@@ -45,8 +45,9 @@ class Coder(Protocol):
         """Unit vectors of the answers (the encoder caches each text, so none is encoded twice)."""
         ...
 
-    def learn(self, text: str, choice: dict[str, Any], reviewer: str) -> dict[str, Any]:
-        """Make the model remember a decision; returns what `unlearn` needs to take it back."""
+    def learn(self, text: str, choice: dict[str, Any], reviewer: str, remember: bool = True) -> dict[str, Any]:
+        """Make the model remember a decision (only check it, where `remember` is off and the model allows);
+        returns what `unlearn` needs to take it back."""
         ...
 
     def unlearn(self, text: str, undo: dict[str, Any]) -> None:
@@ -105,7 +106,7 @@ class CodeCoder:
         """The encoder's unit vectors."""
         return np.asarray(self.memory.encoder.encode(list(texts)), dtype=np.float32)
 
-    def learn(self, text: str, choice: dict[str, Any], reviewer: str) -> dict[str, Any]:
+    def learn(self, text: str, choice: dict[str, Any], reviewer: str, remember: bool = True) -> dict[str, Any]:
         """Store the correction (filed under the target's key) and add it to the memory."""
         codes = [str(c) for c in choice.get("codes") or []]
         unknown = [c for c in codes if c not in self.codebook]
@@ -113,6 +114,8 @@ class CodeCoder:
             raise InvalidError(f"codes: {', '.join(unknown) or '(none)'} not in codebook {self.codebook.id!r}")
         if len(codes) > 1 and not self.memory.multi_label:
             raise InvalidError(f"codes: {len(codes)} given, but codebook {self.codebook.id!r} is single-label")
+        if not remember:
+            return {}
         row = self.store.add(self.key, text, codes, note="review", key_id=reviewer)
         self.feed.catch_up(self.memory, self.key)
         return {"feedback_id": int(row["feedback_id"])}
@@ -190,8 +193,9 @@ class EmployerCoder:
 
         return np.asarray(get_encoder(self.encoder_key).encode(list(texts)), dtype=np.float32)
 
-    def learn(self, text: str, choice: dict[str, Any], reviewer: str) -> dict[str, Any]:
-        """Add the answer as an alias of the chosen record, or create the record the person described."""
+    def learn(self, text: str, choice: dict[str, Any], reviewer: str, remember: bool = True) -> dict[str, Any]:
+        """Add the answer as an alias of the chosen record, or create the record the person described (always:
+        the export's columns come from the record)."""
         from autocode.service.employer_engine import reference_record, sync
 
         record = choice.get("record")

@@ -37,10 +37,15 @@ VECTOR_SLICE = 256  # answers per encode call while vectors are computed in the 
 PREFETCH = 3  # suggestions computed ahead of the item shown, so the next keystroke finds them ready
 
 
-def session_id_for(file: Path, column: str, target: str) -> str:
-    """A stable id for (file, column, target): opening the same file again resumes its session."""
+def session_id_for(file: Path, column: str, target: str, reviewer: str | None = None) -> str:
+    """A stable id for (file, column, target): opening the same file again resumes its session.
+
+    With `reviewer`, the session is that person's own queue (`autocode review --separate`), so two people can
+    code the same rows independently and their agreement be measured.
+    """
     resolved = str(Path(file).resolve())
-    return hashlib.sha256(f"{resolved}\x1f{column}\x1f{target}".encode()).hexdigest()[:16]
+    own = f"\x1f{reviewer}" if reviewer else ""
+    return hashlib.sha256(f"{resolved}\x1f{column}\x1f{target}{own}".encode()).hexdigest()[:16]
 
 
 @dataclass
@@ -71,7 +76,7 @@ class ReviewQueue:
     """The queue of one session; every method is safe to call from several threads."""
 
     def __init__(self, store: ReviewStore, coder: Coder, file: Path, column: str, target: str,
-                 source: dict[str, Any]) -> None:
+                 source: dict[str, Any], owner: str | None = None) -> None:
         self.store, self.coder, self.file, self.column, self.target = store, coder, Path(file), column, target
         self.frame = read_table(self.file)
         require_column(self.frame, column, self.file)
@@ -79,7 +84,10 @@ class ReviewQueue:
         if review_col not in self.frame.columns:
             raise InvalidError(f"{self.file}: no column {review_col!r}: review a file written by `autocode code` "
                                "or `autocode employers` for this column")
-        self.session_id = session_id_for(self.file, column, target)
+        self.session_id = session_id_for(self.file, column, target, owner)
+        # A person's own queue (blind double coding) teaches the shared model nothing, so the other coder's queue
+        # is not changed by it; employer records the person creates or picks are shared all the same.
+        self.learns = owner is None
         self.info = store.open_session(self.session_id, str(self.file.resolve()), column, target, source)
         self._lock = threading.RLock()
         self.items = self._group(review_col)
@@ -204,7 +212,7 @@ class ReviewQueue:
                 choice["record_id"] = int(choice["codes"][0])
             undo: dict[str, Any] = {}
             if action in ("accept", "choose"):
-                undo = self.coder.learn(item.text, choice, reviewer)
+                undo = self.coder.learn(item.text, choice, reviewer, remember=self.learns)
                 if self.coder.kind == "employers":
                     choice["record_id"] = undo["record_id"]
                     choice["codes"] = [str(undo["record_id"])]
@@ -214,7 +222,7 @@ class ReviewQueue:
             stored = self.store.add(self.session_id, item.key, item.text, action, list(choice.get("codes") or []),
                                     {"choice": choice, "undo": undo, "columns": fields}, reviewer)
             item.decision, item.status = stored, _status(action)
-            cleared = self._rescore(item) if action in ("accept", "choose") else []
+            cleared = self._rescore(item) if action in ("accept", "choose") and self.learns else []
             return {"decision": stored, "cleared": [it.view() for it in cleared], "counts": self.counts()}
 
     def undo(self) -> dict[str, Any]:

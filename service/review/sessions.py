@@ -46,7 +46,7 @@ class ReviewSessions:
         """The session for (file, column, source): resumed when it exists, else created."""
         coder, target = self._coder(source)
         with self._lock:
-            queue = ReviewQueue(self.store, coder, Path(file), column, target, source)
+            queue = ReviewQueue(self.store, coder, Path(file), column, target, source, owner=source.get("owner"))
             self._queues[queue.session_id] = queue
             return queue
 

@@ -172,3 +172,30 @@ def test_employer_review_picks_a_record_or_creates_one(minilm: Encoder, tmp_path
         assert default_store().get(record_id) is None  # undoing the decision removes the record it created
     finally:
         use_reference(None)
+
+
+def test_two_blind_reviewers_and_their_agreement(minilm: Encoder, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from autocode.service.cli import app
+
+    path = coded_file(tmp_path)
+    picks = {"alice": ["fees_full", "study_time", "other_support", "no_support", "fees_full"],
+             "bob": ["fees_full", "study_time", "other_support", "no_support", "fees_part"]}
+    for who, codes in picks.items():
+        queue = ReviewSessions(reviewer=who).open(path, "support", {**parse_source("employer-support"), "owner": who})
+        for item, code in zip(queue.ordered("rows"), codes, strict=True):
+            queue.decide(item.item_id, "choose", who, {"codes": [code]})
+        assert queue.counts()["decided"] == 5 and queue.counts()["cleared"] == 0  # nothing taught, nothing cleared
+        queue.export(tmp_path / f"{who}.csv")
+    assert FeedbackStore().count() == 0  # blind queues leave the shared model alone
+    result = CliRunner().invoke(app, ["evaluate", str(tmp_path / "alice.csv"), "-p", "support_code", "-g", "support_code",
+                                      "--gold-file", str(tmp_path / "bob.csv"), "--json"])
+    assert result.exit_code == 0, result.output
+    metrics = json.loads(result.output)
+    assert 0.5 < metrics["cohen_kappa"] < 1.0 and metrics["n"] == len(ANSWERS)
+    short = tmp_path / "short.csv"
+    pd.read_csv(tmp_path / "bob.csv").head(3).to_csv(short, index=False)
+    bad = CliRunner().invoke(app, ["evaluate", str(tmp_path / "alice.csv"), "-p", "support_code", "-g", "support_code",
+                                   "--gold-file", str(short)])
+    assert bad.exit_code != 0 and "same rows" in bad.output
