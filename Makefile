@@ -4,8 +4,11 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 LLM_STAMP := $(VENV)/.installed-llm
-# llama-cpp-python compiles from source (10-17 minutes); its wheel is kept outside the checkout for every later set-up.
-WHEELS ?= $(HOME)/.cache/autocode/wheels
+# llama-cpp-python compiles from source (minutes); its wheel is kept outside the checkout for every later set-up.
+# Built for portable AVX2, not -march=native: on Sapphire Rapids (AMX_INT8) a native build repacks Q4_K weights for
+# llama.cpp's AMX backend, which segfaults on the first completion (ggml-org/llama.cpp#20824; the LLM tests died so in CI).
+LLAMA_CMAKE := -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF
+WHEELS ?= $(HOME)/.cache/autocode/wheels-avx2
 LLAMA := llama-cpp-python==0.3.36
 
 .PHONY: setup setup-llm demo lint test bench clean
@@ -24,7 +27,7 @@ $(STAMP): pyproject.toml
 
 # The [llm] extra: only the tests and the adjudicator's local server need it, so `make demo` does not wait for it.
 $(LLM_STAMP): $(STAMP)
-	$(BIN)/python -m pip wheel --quiet --no-deps --wheel-dir $(WHEELS) --find-links $(WHEELS) '$(LLAMA)'
+	CMAKE_ARGS='$(LLAMA_CMAKE)' $(BIN)/python -m pip wheel --quiet --no-deps --wheel-dir $(WHEELS) --find-links $(WHEELS) '$(LLAMA)'
 	$(BIN)/python -m pip install --quiet --find-links $(WHEELS) -e '.[dev,llm]'
 	touch $(LLM_STAMP)
 
