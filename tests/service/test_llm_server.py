@@ -106,13 +106,30 @@ def test_a_server_stopped_mid_batch_leaves_the_batch_complete(launch_llama: Any,
     assert unusable["support_evidence"].str.contains("unreachable").any()
 
 
-def test_likelihood_scoring_picks_a_candidate_with_a_base_model(gemma_gguf: Path) -> None:
-    from autocode.service.llm.likelihood import LikelihoodChooser
+LIKELIHOOD_CHECK = """
+import json, sys
+from autocode.classifiers.adjudicator import answer_schema, build_messages
+from autocode.classifiers.codebook import load_codebook
+from autocode.service.llm.likelihood import LikelihoodChooser
 
-    chooser = LikelihoodChooser(str(gemma_gguf))
-    book = load_codebook("employer-support")
-    candidates = ["fees_full", "study_time"]
-    answer = chooser(build_messages(book, "they paid all my fees", candidates, []), answer_schema(candidates, multi_label=True))
-    assert answer["codes"][0] in {*candidates, NONE}
+chooser = LikelihoodChooser(sys.argv[1])
+candidates = ["fees_full", "study_time"]
+messages = build_messages(load_codebook("employer-support"), "they paid all my fees", candidates, [])
+answer = chooser(messages, answer_schema(candidates, multi_label=True))
+print(json.dumps({"answer": answer, "evaluations": chooser.evaluations}))
+"""
+
+
+def test_likelihood_scoring_picks_a_candidate_with_a_base_model(gemma_gguf: Path) -> None:
+    # In a child process: llama.cpp runs in-process here, and a crash in native code must fail this test, not the suite.
+    import subprocess
+    import sys
+
+    run = subprocess.run([sys.executable, "-c", LIKELIHOOD_CHECK, str(gemma_gguf)], check=False, capture_output=True, text=True,
+                         timeout=600)
+    assert run.returncode == 0, f"exit {run.returncode}:\n{run.stderr[-3000:]}"
+    found = json.loads(run.stdout.strip().splitlines()[-1])
+    answer = found["answer"]
+    assert answer["codes"][0] in {"fees_full", "study_time", NONE}
     assert 0 < answer["confidence"] <= 1 and "likelihood" in answer["reason"]
-    assert chooser.evaluations == 3  # each candidate and `none` scored once, after one shared prompt
+    assert found["evaluations"] == 3  # each candidate and `none` scored once, after one shared prompt
