@@ -419,3 +419,33 @@ class ReviewSearchOut(BaseModel):
 
     options: list[ReviewOption]
 
+
+
+class ReviewCode(BaseModel):
+    """One code of the session's codebook."""
+
+    code: str
+    name: str
+    description: str = ""
+    examples: int = 0
+    parent: str | None = None
+
+
+class ReviewCodes(BaseModel):
+    """The session's codes; `editable` when the codebook is a file of the user's (a draft) the page may rewrite."""
+
+    codes: list[ReviewCode]
+    editable: bool
+    why: str = ""
+    codebook: str | None = None
+    version: str | None = None
+
+
+class CodeEditIn(Strict):
+    """Rename a code, add one (to split another), or merge one into another."""
+
+    op: Literal["rename", "add", "merge"]
+    code: str = Field(min_length=1, max_length=100)
+    name: str | None = Field(None, max_length=300, description="rename/add: the code's name.")
+    description: str | None = Field(None, max_length=2000)
+    into: str | None = Field(None, max_length=100, description="merge: the code that absorbs `code`.")

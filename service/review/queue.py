@@ -285,6 +285,16 @@ class ReviewQueue:
                 self._vectors = np.vstack(parts) if parts else np.zeros((0, 1), dtype=np.float32)
             return self._vectors
 
+    def use_coder(self, coder: Coder) -> None:
+        """Suggest with another coder from now on (the codebook was edited): suggestions and clearings are redone."""
+        with self._lock:
+            self.coder = coder
+            for it in self.items:
+                it.suggestion = None
+                if it.status == "cleared":
+                    it.status = "pending"
+            self._rescore_cleared()
+
     # ------------------------------------------------------------------ export
 
     def exported(self) -> pd.DataFrame:
@@ -302,7 +312,10 @@ class ReviewQueue:
             for it in self.items:
                 if it.status in ("decided", "uncodable") and it.decision is not None:
                     d = it.decision
-                    for name, value in d["fields"].get("columns", {}).items():
+                    # Codes are named from the codebook as it is now (a code renamed or merged since is exported so).
+                    columns = (self.coder.decided_fields(it.text, {"codes": d["codes"]})
+                               if self.coder.kind == "codes" else d["fields"].get("columns", {}))
+                    for name, value in columns.items():
                         put(name, it.rows, value)
                     if it.status == "uncodable":
                         for name in ("code", "label", "employer", "isic_section", "isic_division", "sector",

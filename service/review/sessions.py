@@ -67,6 +67,63 @@ class ReviewSessions:
             out.append({**info, "counts": queue.counts() if queue is not None else None})
         return out
 
+    def codes(self, session_id: str) -> dict[str, Any]:
+        """The codes a session's answers may get, and whether the page may edit them (a codebook file of the user's)."""
+        queue = self.get(session_id)
+        book = getattr(queue.coder, "codebook", None)
+        if book is None:
+            return {"codes": [], "editable": False, "why": "employer records are edited as records, not codes"}
+        path = self._draft_path(queue)
+        return {"codes": [{"code": label.code, "name": label.name, "description": label.description,
+                           "examples": len(label.examples), "parent": label.parent} for label in book.labels],
+                "editable": path is not None, "codebook": book.id, "version": book.version,
+                "why": "" if path is not None else "a built-in or uploaded codebook: save it as a YAML file to edit it"}
+
+    def edit_codes(self, session_id: str, op: str, code: str, **given: Any) -> dict[str, Any]:
+        """Rename, add (to split) or merge codes of a session's draft codebook file; the file is rewritten atomically."""
+        from autocode.classifiers.codebook_edit import add_code, merge_codes, rename_code
+
+        queue = self.get(session_id)
+        path = self._draft_path(queue)
+        if path is None:
+            raise InvalidError("codes: only a codebook given as a YAML or JSON file (a draft from autocode discover, "
+                               "say) can be edited here")
+        with self._lock:
+            coder = queue.coder
+            assert isinstance(coder, CodeCoder), "a codebook file's queue has a CodeCoder"
+            book = coder.codebook
+            if op == "rename":
+                new = rename_code(book, code, str(given.get("name", "")), given.get("description"))
+            elif op == "add":
+                new = add_code(book, code, str(given.get("name") or code), str(given.get("description") or ""))
+            elif op == "merge":
+                into = str(given.get("into", ""))
+                new = merge_codes(book, code, into)
+            else:
+                raise InvalidError(f"op: {op!r} is not rename, add or merge")
+            _write_codebook(new, path)
+            if op == "merge":
+                for other in self._queues.values():
+                    if other.target == queue.target:
+                        self.store.recode(other.session_id, code, into)
+                        for it in other.items:
+                            if it.decision is not None:
+                                it.decision["codes"] = [into if c == code else c for c in it.decision["codes"]]
+                coder.store.recode(coder.key, code, into)
+            self._coders.pop(queue.target, None)
+            fresh, _ = self._coder(queue.info["source"])
+            for other in self._queues.values():
+                if other.target == queue.target:
+                    other.use_coder(fresh)
+        return self.codes(session_id)
+
+    def _draft_path(self, queue: ReviewQueue) -> Path | None:
+        source = queue.info["source"]
+        if source.get("kind") != "codebook":
+            return None
+        path = Path(str(source.get("codebook", "")))
+        return path if path.suffix.lower() in (".yaml", ".yml", ".json") and path.is_file() else None
+
     def save_upload(self, name: str, data: bytes) -> Path:
         """Keep an uploaded coded file under AUTOCODE_HOME/review/ (by content), so its session outlives the request."""
         from autocode.embeddings.durable import write_bytes_atomic
@@ -104,3 +161,18 @@ class ReviewSessions:
                 built = build_classifier(built_source, encoder=get_encoder(self.encoder), feedback_store=store)
                 coder = self._coders[target] = CodeCoder(built, store)
             return coder, target
+
+
+def _write_codebook(book: Any, path: Path) -> None:
+    """The codebook as YAML (or JSON), atomically; comments of a hand-edited file are not kept."""
+    import json
+
+    import yaml
+
+    from autocode.embeddings.durable import write_bytes_atomic
+
+    data = book.model_dump()
+    text = (json.dumps(data, indent=2, ensure_ascii=False) if path.suffix.lower() == ".json"
+            else "# Edited on the review page (autocode review): rename, add and merge rewrite this file.\n"
+            + yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=100))
+    write_bytes_atomic(path, text.encode("utf-8"))

@@ -112,6 +112,24 @@ class ReviewStore(SqliteStore):
                                     "ORDER BY decision_id", (session_id,)).fetchall()
         return {r["item_key"]: _decision(r) for r in rows}
 
+    def recode(self, session_id: str, old: str, new: str) -> int:
+        """Rewrite code `old` as `new` in a session's decisions (two codes merged); returns the decisions changed."""
+        changed = 0
+        with self._write() as db:
+            rows = db.execute("SELECT decision_id, codes, fields FROM decisions WHERE session_id = ?", (session_id,)).fetchall()
+            for row in rows:
+                codes = json.loads(row["codes"])
+                if old not in codes:
+                    continue
+                fields = json.loads(row["fields"])
+                recoded = list(dict.fromkeys(new if c == old else c for c in codes))
+                fields.setdefault("choice", {})["codes"] = recoded
+                db.execute("UPDATE decisions SET codes = ?, fields = ? WHERE decision_id = ?",
+                           (json.dumps(recoded, ensure_ascii=False), json.dumps(fields, ensure_ascii=False),
+                            row["decision_id"]))
+                changed += 1
+        return changed
+
     def log(self, session_id: str) -> list[dict[str, Any]]:
         """Every decision of a session, undone ones included, oldest first."""
         with self._lock:

@@ -82,6 +82,19 @@ class FeedbackStore(SqliteStore):
         with self._lock:
             return self._db.execute("DELETE FROM feedback WHERE feedback_id = ?", (int(feedback_id),)).rowcount > 0
 
+    def recode(self, target: str, old: str, new: str) -> int:
+        """Rewrite code `old` as `new` in a target's corrections (two codes merged); returns the rows changed."""
+        changed = 0
+        with self._write() as db:
+            for row in db.execute("SELECT feedback_id, codes FROM feedback WHERE target = ?", (target,)).fetchall():
+                codes = json.loads(row["codes"])
+                if old in codes:
+                    recoded = list(dict.fromkeys(new if c == old else c for c in codes))
+                    db.execute("UPDATE feedback SET codes = ? WHERE feedback_id = ?",
+                               (json.dumps(recoded, ensure_ascii=False), row["feedback_id"]))
+                    changed += 1
+        return changed
+
     def count(self, target: str | None = None) -> int:
         """How many corrections there are, for one target or in all."""
         with self._lock:

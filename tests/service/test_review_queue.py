@@ -199,3 +199,55 @@ def test_two_blind_reviewers_and_their_agreement(minilm: Encoder, tmp_path: Path
     bad = CliRunner().invoke(app, ["evaluate", str(tmp_path / "alice.csv"), "-p", "support_code", "-g", "support_code",
                                    "--gold-file", str(short)])
     assert bad.exit_code != 0 and "same rows" in bad.output
+
+
+DRAFT = """id: draft-support
+name: Draft codes
+version: "1"
+labels:
+  - code: paid-fees
+    name: paid fees
+    examples: ["they paid my course fees in full"]
+  - code: fees-paid
+    name: fees covered
+    examples: ["my employer covered the fees"]
+  - code: time-off
+    name: time off
+    examples: ["time off for lectures"]
+"""
+
+
+def test_draft_codes_renamed_split_and_merged_from_the_queue(minilm: Encoder, tmp_path: Path) -> None:
+    import yaml
+
+    from autocode.classifiers.codebook import load_codebook
+
+    draft = tmp_path / "draft.codebook.yaml"
+    draft.write_text(DRAFT, encoding="utf-8")
+    path = coded_file(tmp_path)
+    sessions = ReviewSessions(reviewer="tester")
+    queue = sessions.open(path, "support", parse_source(str(draft)))
+    first = queue.next("rows")
+    queue.decide(first.item_id, "choose", "tester", {"codes": ["paid-fees"]})
+
+    sessions.edit_codes(queue.session_id, "merge", "paid-fees", into="fees-paid")
+    book = load_codebook(draft)
+    assert book.codes() == ["fees-paid", "time-off"] and book.version == "2"
+    assert "they paid my course fees in full" in book.get("fees-paid").examples  # the merged code's examples move
+    assert FeedbackStore().for_target("codebook:draft-support")[0]["codes"] == ["fees-paid"]
+    assert queue.exported().iloc[0]["support_code"] == "fees-paid"  # the decision follows the merge
+
+    sessions.edit_codes(queue.session_id, "rename", "fees-paid", name="Employer paid the fees")
+    assert queue.exported().iloc[0]["support_label"] == "Employer paid the fees"
+    listed = sessions.edit_codes(queue.session_id, "add", "nothing", name="No support")
+    assert listed["editable"] and [c["code"] for c in listed["codes"]] == ["fees-paid", "time-off", "nothing"]
+    gibberish = next(it for it in queue.items if it.text == "nothing at all")
+    queue.decide(gibberish.item_id, "choose", "tester", {"codes": ["nothing"]})  # the new code is usable at once
+    assert yaml.safe_load(draft.read_text(encoding="utf-8"))["labels"][-1]["code"] == "nothing"
+    with pytest.raises(InvalidError, match="not in codebook"):
+        sessions.edit_codes(queue.session_id, "merge", "no-such", into="nothing")
+
+    builtin = sessions.open(path, "support", parse_source("employer-support"))
+    assert not sessions.codes(builtin.session_id)["editable"]
+    with pytest.raises(InvalidError, match="only a codebook given as a YAML"):
+        sessions.edit_codes(builtin.session_id, "rename", "fees_full", name="x")

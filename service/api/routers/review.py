@@ -17,8 +17,10 @@ from autocode.service.api.auth import require
 from autocode.service.api.errors import ERROR_RESPONSES
 from autocode.service.api.routers.jobs import MEDIA
 from autocode.service.api.schemas import (
+    CodeEditIn,
     DecisionIn,
     DecisionOut,
+    ReviewCodes,
     ReviewItem,
     ReviewItems,
     ReviewNext,
@@ -180,6 +182,24 @@ async def search(request: Request, session_id: str = SessionId,
     """Codes of the codebook (or employer records) like `q`, to pick one the suggestions missed."""
     queue = await _queue(request, session_id)
     return ReviewSearchOut(options=await request.app.state.ctx.run(queue.search, q, 10))
+
+
+@router.get("/v1/review/sessions/{session_id}/codes", response_model=ReviewCodes, dependencies=[Depends(require("read"))],
+            tags=["review"])
+async def list_codes(request: Request, session_id: str = SessionId) -> ReviewCodes:
+    """The session's codes, and whether they may be edited here."""
+    await _queue(request, session_id)
+    return ReviewCodes(**await request.app.state.ctx.run(_sessions(request).codes, session_id))
+
+
+@router.post("/v1/review/sessions/{session_id}/codes", response_model=ReviewCodes, dependencies=[Depends(require("write"))],
+             tags=["review"])
+async def edit_codes(body: CodeEditIn, request: Request, session_id: str = SessionId) -> ReviewCodes:
+    """Rename, add (split) or merge draft codes; the codebook file is rewritten and the queue re-suggested."""
+    await _queue(request, session_id)
+    extra = body.model_dump(exclude={"op", "code"}, exclude_none=True)
+    result = await request.app.state.ctx.run(lambda: _sessions(request).edit_codes(session_id, body.op, body.code, **extra))
+    return ReviewCodes(**result)
 
 
 @router.get("/v1/review/sessions/{session_id}/export", response_class=FileResponse,

@@ -158,6 +158,45 @@ async function exportFile() {
   notice("exported " + link.download);
 }
 
+async function showCodes() {
+  const panel = $("codes-panel");
+  panel.hidden = false;
+  const data = await json("GET", sessionPath("/codes"));
+  $("codes-why").textContent = data.editable ? `codebook ${data.codebook} v${data.version}: changes rewrite its file` : data.why;
+  $("add-code-form").hidden = !data.editable;
+  const body = $("codes");
+  body.replaceChildren();
+  for (const c of data.codes) {
+    const tr = document.createElement("tr");
+    const code = document.createElement("td");
+    code.textContent = c.code;
+    const name = document.createElement("td");
+    const input = document.createElement("input");
+    input.value = c.name;
+    input.disabled = !data.editable;
+    input.addEventListener("change", guard(async () => { await editCodes({ op: "rename", code: c.code, name: input.value }); }));
+    name.append(input);
+    const merge = document.createElement("td");
+    const select = document.createElement("select");
+    select.disabled = !data.editable;
+    select.append(new Option("—", ""));
+    for (const other of data.codes) if (other.code !== c.code) select.append(new Option(other.code, other.code));
+    select.addEventListener("change", guard(async () => {
+      if (select.value) await editCodes({ op: "merge", code: c.code, into: select.value });
+    }));
+    merge.append(select);
+    tr.append(code, name, merge);
+    body.append(tr);
+  }
+}
+
+async function editCodes(change) {
+  await json("POST", sessionPath("/codes"), change);
+  notice(`codes: ${change.op} ${change.code}` + (change.into ? ` into ${change.into}` : ""));
+  await showCodes();
+  await loadNext();
+}
+
 function guard(fn) {
   return (...args) => Promise.resolve(fn(...args)).catch((err) => notice(err.message, true));
 }
@@ -175,7 +214,7 @@ function onKey(event) {
   if (event.ctrlKey || event.metaKey || event.altKey) return;
   const actions = {
     Enter: () => decide("accept"), u: () => decide("uncodable"), s: () => decide("skip"), z: undo, "/": openSearch,
-    n: openRecordForm, e: exportFile, o: toggleOrder,
+    n: openRecordForm, e: exportFile, o: toggleOrder, c: () => ($("codes-panel").hidden ? showCodes() : ($("codes-panel").hidden = true)),
   };
   if (/^[1-9]$/.test(event.key)) {
     const o = state.options[Number(event.key) - 1];
@@ -241,12 +280,17 @@ $("search-form").addEventListener("submit", (e) => e.preventDefault());
 $("record-form").addEventListener("submit", guard(createRecord));
 $("record-cancel").addEventListener("click", () => { $("record-form").hidden = true; });
 $("upload-form").addEventListener("submit", guard(upload));
+$("add-code-form").addEventListener("submit", guard(async (e) => {
+  e.preventDefault();
+  await editCodes({ op: "add", code: $("add-code").value.trim(), name: $("add-name").value.trim() || $("add-code").value.trim() });
+}));
 $("key-form").addEventListener("submit", (e) => { e.preventDefault(); sessionStorage.setItem("autocode-key", $("key").value.trim()); $("key-panel").hidden = true; guard(start)(); });
 document.querySelectorAll(".actions button").forEach((b) => b.addEventListener("click", guard(() => {
   const a = b.dataset.action;
   if (a === "undo") return undo();
   if (a === "search") return openSearch();
   if (a === "record") return openRecordForm();
+  if (a === "codes") return showCodes();
   return decide(a);
 })));
 guard(start)();
