@@ -340,6 +340,10 @@ def _pdf_page_blocks(page: int, text: str, outline: list[str] | None) -> list[_B
             blocks.append(_Block(page, False, _join_lines(paragraph)))
         paragraph.clear()
 
+    # The next non-blank line after each line, found once from the end (a table page can have thousands of lines).
+    following = [""] * len(lines)
+    for i in range(len(lines) - 2, -1, -1):
+        following[i] = lines[i + 1] or following[i + 1]
     for i, line in enumerate(lines):
         if not line:
             flush()  # a blank line always ends a paragraph
@@ -348,8 +352,7 @@ def _pdf_page_blocks(page: int, text: str, outline: list[str] | None) -> list[_B
         if outline is not None:
             is_heading = line.casefold() in wanted
         else:
-            following = next((later for later in lines[i + 1:] if later), "")
-            is_heading = starts_paragraph and _heading_like(line) and bool(following) and not _heading_like(following)
+            is_heading = starts_paragraph and _heading_like(line) and bool(following[i]) and not _heading_like(following[i])
         if is_heading:
             flush()
             blocks.append(_Block(page, True, line))
@@ -449,7 +452,9 @@ def _html_blocks(data: bytes) -> list[_Block]:
     tree = LexborHTMLParser(data.decode("utf-8", errors="replace") if _looks_utf8(data) else data.decode("cp1252", errors="replace"))
     for node in tree.css(_DROP):
         node.decompose()
-    root = tree.css_first("main") or tree.css_first("article") or tree.body or tree.root
+    # <main>, else a lone <article>; several articles (a listing) are all kept by reading the cleaned <body>.
+    articles = tree.css("article")
+    root = tree.css_first("main") or (articles[0] if len(articles) == 1 else None) or tree.body or tree.root
     blocks: list[_Block] = []
     if root is None:
         return blocks

@@ -238,6 +238,14 @@ def test_html_without_main_uses_body_and_keeps_div_text(tmp_path: Path) -> None:
     assert [(s.heading, s.text) for s in doc.sections] == [("", "Top text\n\ninner part\n\ntail"), ("Next", "end")]
 
 
+def test_html_listing_of_several_articles_keeps_them_all(tmp_path: Path) -> None:
+    path = tmp_path / "news.html"
+    path.write_text("<body><nav>menu</nav><article><h2>One</h2><p>first story</p></article>"
+                    "<article><h2>Two</h2><p>second story</p></article></body>")
+    doc = read_document(path)
+    assert [(s.heading, s.text) for s in doc.sections] == [("One", "first story"), ("Two", "second story")]
+
+
 def test_markdown_and_text(tmp_path: Path) -> None:
     md = tmp_path / "notes.md"
     md.write_bytes(b"\xef\xbb\xbf" + MARKDOWN.encode("utf-8"))  # a byte-order mark is fine
