@@ -72,6 +72,7 @@ from autocode.classifiers.thresholds import (
 )
 from autocode.classifiers.training_rows import check_training, label_rows, training_classes
 from autocode.embeddings import Encoder
+from autocode.embeddings.chunking import Chunk
 
 if TYPE_CHECKING:
     from autocode.classifiers.methods.alias import AliasClassifier
@@ -445,9 +446,36 @@ class Cascade:
                 out[i] = replace(out[i], needs_review=True, reason="no words to code")
         return out
 
+    def predict_chunks(self, texts: Sequence[str], chunks: Sequence[Sequence[Chunk]]) -> tuple[list[Prediction], np.ndarray]:
+        """Documents: a Prediction per text from chunks the caller split (by headings and paragraphs), pooled as a
+        long text's window chunks are; also every chunk's scores, one row per chunk in order, a column per class."""
+        texts = list(texts)
+        parts = Expanded([c.text for cs in chunks for c in cs], np.repeat(np.arange(len(texts)), [len(cs) for cs in chunks]),
+                         [list(cs) for cs in chunks])
+        if self.zero_shot_ is None:
+            return self._predict_parts(texts, parts)
+        # Zero-shot has no learned blend to pool: the most confident chunk decides, and nothing is guaranteed anyway.
+        per_chunk = self._predict_zero_shot(parts.flat)
+        scores = np.array([[p.scores.get(c, 0.0) for c in self.classes_] for p in per_chunk], dtype=np.float32)
+        out = []
+        for i in range(len(texts)):
+            rows = np.flatnonzero(parts.owner == i)
+            best = int(rows[np.argmax([per_chunk[r].confidence for r in rows])])
+            chosen = per_chunk[best]
+            if len(rows) > 1:
+                c = parts.chunks[i][best - int(rows[0])]
+                note = Evidence("note", f"chunk {best - int(rows[0]) + 1} of {len(rows)} (characters {c.start}-{c.end}) "
+                                        "decided: the most confident chunk (zero-shot)")
+                chosen = replace(chosen, evidence=(note, Evidence("chunk", c.text, None, round(chosen.confidence, 4)),
+                                                   *chosen.evidence))
+            out.append(chosen)
+        return out, scores
+
     def _predict_learned(self, texts: list[str]) -> list[Prediction]:
         # Texts longer than the model's window are scored chunk by chunk and the chunk scores pooled.
-        parts = expand(self.encoder, texts)
+        return self._predict_parts(texts, expand(self.encoder, texts))[0]
+
+    def _predict_parts(self, texts: list[str], parts: Expanded) -> tuple[list[Prediction], np.ndarray]:
         x = self._embed(parts.flat)
         memory = self._memory
         found = memory.neighbours(x, max(memory.k, 3))
@@ -506,7 +534,7 @@ class Cascade:
                     scores={self.classes_[j]: round(float(proba[i, j]), 4) for j in order},
                 )
             )
-        return out
+        return out, chunk_proba
 
     def _evidence(
         self, parts: Expanded, chunk_proba: np.ndarray, proba: np.ndarray, found: tuple[np.ndarray, np.ndarray]

@@ -117,9 +117,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     _answer_not_ready(app)
     _install_metrics(app, metrics)
     _ops_routes(app, ctx)
-    from autocode.service.api.routers import classify, employers, jobs, review
+    from autocode.service.api.routers import classify, documents, employers, jobs, review
 
-    for area in (classify, employers, jobs):
+    for area in (classify, documents, employers, jobs):
         app.include_router(area.router)
     review.install(app)
 
@@ -127,6 +127,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # A job upload is a file, so it gets the file limit plus room for the multipart framing.
         if scope.get("path") == "/v1/jobs" and scope.get("method") == "POST":
             return settings.max_job_bytes + 65_536, "job file"
+        if scope.get("path") == "/v1/documents" and scope.get("method") == "POST":
+            return settings.max_document_bytes * settings.max_documents + 65_536, "documents upload"
         return settings.max_body_bytes, "request body"
 
     app.add_middleware(BodyLimit, limit_for=limit_for)

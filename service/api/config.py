@@ -40,6 +40,9 @@ class Settings(BaseModel):
     max_text_chars: int = Field(10_000, ge=1)
     max_job_bytes: int = Field(200 * 1_048_576, ge=1_024)
     max_codebook_labels: int = Field(5_000, ge=1)
+    max_document_bytes: int = Field(20 * 1_048_576, ge=1_024)  # each file of POST /v1/documents
+    max_document_pages: int = Field(500, ge=1)
+    max_documents: int = Field(20, ge=1)  # files in one POST /v1/documents
     batch_window_ms: float = Field(5.0, ge=0.0, le=1_000.0)
     max_batch: int = Field(256, ge=1)
     job_chunk_rows: int = Field(2_000, ge=1)

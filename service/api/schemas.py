@@ -449,3 +449,32 @@ class CodeEditIn(Strict):
     name: str | None = Field(None, max_length=300, description="rename/add: the code's name.")
     description: str | None = Field(None, max_length=2000)
     into: str | None = Field(None, max_length=100, description="merge: the code that absorbs `code`.")
+
+
+class DocumentOut(BaseModel):
+    """One coded document; `error` says why a file could not be read (then nothing is coded)."""
+
+    model_config = ConfigDict(extra="allow")
+    path: str
+    kind: str
+    pages: int | None = None
+    characters: int = 0
+    codes: str
+    labels: str
+    confidence: float
+    needs_review: bool
+    method: str
+    page: int | None = None
+    section: str = ""
+    passage: str = ""
+    evidence: str
+    error: str = ""
+
+
+class DocumentsOut(BaseModel):
+    """The coded documents, in upload order."""
+
+    documents: list[DocumentOut]
+    coded: int
+    needs_review: int
+    failed: int

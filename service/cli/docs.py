@@ -1,0 +1,79 @@
+"""`autocode code-docs`: a folder (or files) of PDF, DOCX, HTML, TXT and Markdown coded into a codebook."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+
+from autocode.service.cli.common import console, err, fail
+
+
+def code_docs(
+    inputs: Annotated[list[Path], typer.Argument(help="Files or folders (read recursively) of .pdf, .docx, .html, .txt, .md.")],
+    codebook: Annotated[str | None, typer.Option(help="Built-in codebook id or a YAML/JSON codebook path (zero-shot).")] = None,
+    model: Annotated[Path | None, typer.Option(help="A trained model folder to code with instead of a codebook.")] = None,
+    output: Annotated[Path, typer.Option("--output", "-o", help="One row per document (format from suffix).")] = Path(
+        "documents.coded.csv"),
+    sections: Annotated[Path | None, typer.Option(help="Also write one row per chunk (page, heading, top scores) here.")] = None,
+    include: Annotated[list[str] | None, typer.Option(help="Only paths matching this glob (repeatable).")] = None,
+    exclude: Annotated[list[str] | None, typer.Option(help="Leave out paths matching this glob (repeatable).")] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="Code only documents not decided by an earlier run of this job.")] = False,
+    workers: Annotated[int, typer.Option(min=0, help="Processes extracting text (0: in this process).")] = 2,
+    max_bytes: Annotated[int, typer.Option(min=1, help="Larger files are reported, not read.")] = 50_000_000,
+    max_pages: Annotated[int, typer.Option(min=1, help="PDFs with more pages are reported, not read.")] = 2_000,
+    encoder: Annotated[str, typer.Option(help="Encoder for --codebook: minilm or use-multilingual.")] = "minilm",
+) -> None:
+    """Code documents: codes, confidence, review flag and the page, heading and passage that decided."""
+    import pandas as pd
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from autocode.errors import AutocodeError
+    from autocode.service.builder import build_base, source_for
+    from autocode.service.documents.extract import find_documents
+    from autocode.service.documents.runner import DOC_COLUMNS, code_documents
+    from autocode.service.paths import autocode_home
+    from autocode.service.tables.formats import table_format, write_table_atomic
+
+    try:
+        table_format(output)
+        if sections is not None:
+            table_format(sections)
+        paths = find_documents(inputs, include or (), exclude or ())
+        source = source_for(codebook=codebook, model=model)
+    except AutocodeError as exc:
+        fail(str(exc))
+    if not paths:
+        fail(f"no documents (.pdf, .docx, .html, .htm, .txt, .md) in {', '.join(map(str, inputs))}")
+    cascade = build_base(source, encoder)
+    # The job is (what decides, where it writes): a folder that grew since is resumed, its new documents coded.
+    job = hashlib.sha256(f"{source.identity(encoder)}\x1f{output.resolve()}".encode()).hexdigest()[:16]
+    work = autocode_home() / "work" / f"docs-{job}.jsonl"
+    err.print(f"{len(paths)} documents; coding into {source.target.key}")
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[pages]} pages"),
+                  TimeRemainingColumn(), console=err, transient=True) as bar:
+        task = bar.add_task("documents", total=len(paths), pages=0)
+        run = code_documents(paths, cascade, work=work, resume=resume, workers=workers, max_bytes=max_bytes,
+                             max_pages=max_pages,
+                             progress=lambda done, total, pages: bar.update(task, completed=done, pages=pages))
+    frame = pd.DataFrame(run.rows, columns=list(DOC_COLUMNS))
+    chunks = pd.DataFrame(run.sections)
+    for table, column in ((frame, "page"), (frame, "pages"), (chunks, "page")):
+        if column in table:
+            table[column] = table[column].astype("Int64")  # a page number, or empty where the format has none
+    try:
+        write_table_atomic(frame, output)
+        if sections is not None:
+            write_table_atomic(chunks, sections)
+    except (AutocodeError, OSError) as exc:
+        fail(f"cannot write {output}: {exc}")
+    for line in run.failures[:20]:
+        err.print(f"[yellow]not coded[/] {escape(line)}")
+    if len(run.failures) > 20:
+        err.print(f"[yellow]not coded[/] ... and {len(run.failures) - 20} more")
+    console.print(f"documents {run.documents} · coded {run.coded} · sent to review {run.needs_review} · "
+                  f"not readable {run.failed}" + (f" · from the earlier run {run.resumed}" if run.resumed else "")
+                  + f" · {run.pages} pages · {run.seconds:.1f}s · wrote {output}" + (f" and {sections}" if sections else ""))
