@@ -7,7 +7,7 @@ import typer
 from autocode.service.cli.code import code, demo
 from autocode.service.cli.codebooks import codebooks_app
 from autocode.service.cli.discover import discover
-from autocode.service.cli.docs import code_docs
+from autocode.service.cli.docs import code_docs, train_docs
 from autocode.service.cli.employers import employers, records_app, search
 from autocode.service.cli.evaluate import evaluate
 from autocode.service.cli.keys import keys_app
@@ -25,6 +25,7 @@ app.add_typer(codebooks_app, name="codebooks")
 app.command("code")(code)
 app.command("demo")(demo)
 app.command("code-docs")(code_docs)
+app.command("train-docs")(train_docs)
 app.command("train")(train)
 app.command("evaluate")(evaluate)
 app.command("discover")(discover)

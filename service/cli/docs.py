@@ -77,3 +77,51 @@ def code_docs(
     console.print(f"documents {run.documents} · coded {run.coded} · sent to review {run.needs_review} · "
                   f"not readable {run.failed}" + (f" · from the earlier run {run.resumed}" if run.resumed else "")
                   + f" · {run.pages} pages · {run.seconds:.1f}s · wrote {output}" + (f" and {sections}" if sections else ""))
+
+
+def train_docs(
+    folder: Annotated[Path, typer.Argument(help="A folder (read recursively) of .pdf, .docx, .html, .txt, .md documents.")],
+    labels: Annotated[Path, typer.Option(help="A table with a path column (relative to FOLDER) and a code column.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Model folder to write.")],
+    path_column: Annotated[str, typer.Option(help="The column of document paths in --labels.")] = "path",
+    label_column: Annotated[str, typer.Option(help="The column of codes; several joined by '|'.")] = "code",
+    codebook: Annotated[str | None, typer.Option(help="Built-in codebook id or YAML/JSON path the codes belong to.")] = None,
+    multi_label: Annotated[bool, typer.Option("--multi-label", help="A document may carry several codes.")] = False,
+    encoder: Annotated[str, typer.Option(help="Encoder: minilm or use-multilingual.")] = "minilm",
+    target_accuracy: Annotated[float, typer.Option(help="Auto-code only where cross-validated accuracy reaches this.")] = 0.95,
+    workers: Annotated[int, typer.Option(min=0, help="Processes extracting text (0: in this process).")] = 2,
+) -> None:
+    """Train a model from labelled documents: one training row per document, its text as extracted."""
+    from autocode.classifiers.codebook import CodebookError, load_codebook
+    from autocode.errors import AutocodeError
+    from autocode.service.cli.train import collect_rows, derived_codebook, fit_and_save, report_problems
+    from autocode.service.documents.extract import DocumentError, extract_all
+    from autocode.service.tables.formats import read_table, require_column
+
+    try:
+        table = read_table(labels)
+        require_column(table, path_column, labels)
+        require_column(table, label_column, labels)
+        book = load_codebook(codebook) if codebook else None
+    except (AutocodeError, CodebookError) as exc:
+        fail(str(exc))
+    multi = multi_label or bool(book and book.multi_label)
+    paths = [folder / str(p) for p in table[path_column]]
+    texts: list[str] = []
+    problems: list[str] = []
+    for n, (_, got) in enumerate(extract_all(paths, workers=workers), start=1):
+        if isinstance(got, DocumentError):
+            problems.append(f"row {n}: {got}")
+            texts.append("")
+        else:
+            # The document's text, as code-docs reads it: the encoder sees its start, up to the model's window.
+            texts.append("\n\n".join(f"{s.heading}\n\n{s.text}" if s.heading else s.text for s in got.sections))
+    frame = table.assign(__text=texts)
+    good, codes, bad = collect_rows(frame, "__text", label_column, book, multi)
+    report_problems(problems + [b for b in bad if "empty text" not in b], len(frame))
+    if not good:
+        fail(f"{labels}: no usable documents (all {len(frame)} rows were skipped)")
+    if book is None:
+        book = derived_codebook([c for row in codes for c in row], labels, multi)
+    console.print(f"{len(good)} documents of {len(frame)} read for training")
+    fit_and_save(good, codes, book, multi, encoder, target_accuracy, out)

@@ -64,12 +64,12 @@ def train(
         fail(str(exc))
     multi = multi_label or bool(book and book.multi_label)
     texts, labels, problems = collect_rows(frame, text_column, label_column, book, multi)
-    _report_problems(problems, len(frame))
+    report_problems(problems, len(frame))
     if not texts:
         fail(f"{data}: no usable training rows (all {len(frame)} rows were skipped)")
     if book is None:
         book = derived_codebook([c for codes in labels for c in codes], data, multi)
-    _fit_and_save(texts, labels, book, multi, encoder, target_accuracy, out)
+    fit_and_save(texts, labels, book, multi, encoder, target_accuracy, out)
 
 
 def collect_rows(
@@ -129,7 +129,7 @@ def _continue(model_dir: Path, data: Path | None, text_column: str | None, label
         except TableError as exc:
             fail(str(exc))
         texts, labels, problems = collect_rows(frame, text_column, label_column, cascade.codebook, cascade.multi_label)
-        _report_problems(problems, len(frame))
+        report_problems(problems, len(frame))
         rows.update({normalise_key(t): (t, c) for t, c in zip(texts, labels, strict=True)})
     key = model_target(model_dir).key
     corrections = FeedbackStore().for_target(key)
@@ -141,7 +141,7 @@ def _continue(model_dir: Path, data: Path | None, text_column: str | None, label
                   + (f", {data}" if data is not None else ""))
     texts = [t for t, _ in rows.values()]
     labels = [c for _, c in rows.values()]
-    _fit_and_save(texts, labels, cascade.codebook, cascade.multi_label, cascade.encoder.key, cascade.target_accuracy,
+    fit_and_save(texts, labels, cascade.codebook, cascade.multi_label, cascade.encoder.key, cascade.target_accuracy,
                   out or model_dir)
 
 
@@ -162,7 +162,8 @@ def _cell(value: Any) -> str:
     return str(value).strip()
 
 
-def _report_problems(problems: list[str], total: int) -> None:
+def report_problems(problems: list[str], total: int) -> None:
+    """Print the first bad rows one per line, then how many in all."""
     for line in problems[:MAX_REPORTED]:
         err.print(f"[yellow]skipped[/] {escape(line)}")
     if len(problems) > MAX_REPORTED:
@@ -171,9 +172,10 @@ def _report_problems(problems: list[str], total: int) -> None:
         err.print(f"skipped {len(problems)} bad row(s) of {total}")
 
 
-def _fit_and_save(
+def fit_and_save(
     texts: list[str], labels: list[tuple[str, ...]], book: Codebook, multi: bool, encoder_name: str, target: float, out: Path
 ) -> None:
+    """Fit a Cascade on the rows, save it to `out`, print its cross-validated metrics (fails cleanly on bad input)."""
     from autocode.classifiers.cascade import Cascade
     from autocode.classifiers.model import save_model
     from autocode.embeddings import get_encoder

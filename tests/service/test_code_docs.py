@@ -155,3 +155,32 @@ def test_include_exclude_and_a_zero_shot_codebook(folder: Path, tmp_path: Path) 
     none = runner.invoke(app, ["code-docs", str(folder), "--codebook", "employer-support", "-o", str(out),
                                "--exclude", "*"])
     assert none.exit_code != 0 and "no documents" in _plain(none.output)
+
+
+def test_train_docs_learns_from_a_folder_and_its_labels(folder: Path, tmp_path: Path) -> None:
+    import docx
+
+    train = tmp_path / "train"
+    train.mkdir()
+    base = pd.read_csv(BANKING / "train.csv")
+    rows = []
+    for i, r in enumerate(base[base.category.isin(CLASSES)].itertuples()):
+        path = train / f"{i:03d}.{'txt' if i % 2 else 'docx'}"
+        if i % 2:
+            path.write_text(f"Customer message\n\n{r.text}\n", encoding="utf-8")
+        else:
+            d = docx.Document()
+            d.add_heading("Customer message", level=1)
+            d.add_paragraph(r.text)
+            d.save(str(path))
+        rows.append({"path": path.name, "code": r.category})
+    rows.append({"path": "missing.txt", "code": "age_limit"})
+    labels = tmp_path / "labels.csv"
+    pd.DataFrame(rows).to_csv(labels, index=False)
+    out = tmp_path / "doc-model"
+    result = runner.invoke(app, ["train-docs", str(train), "--labels", str(labels), "-o", str(out), "--workers", "0"])
+    assert result.exit_code == 0, result.output
+    assert "missing.txt" in _plain(result.output) and f"{len(rows) - 1} documents of {len(rows)}" in _plain(result.output)
+    coded = tmp_path / "coded.csv"
+    assert runner.invoke(app, ["code-docs", str(folder / "pin.html"), "--model", str(out), "-o", str(coded)]).exit_code == 0
+    assert pd.read_csv(coded, dtype=str)["codes"].item() == "pin_blocked"
