@@ -11,7 +11,7 @@ LLAMA_CMAKE := -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGG
 WHEELS ?= $(HOME)/.cache/autocode/wheels-avx2
 LLAMA := llama-cpp-python==0.3.36
 
-.PHONY: setup setup-llm demo lint test bench clean
+.PHONY: setup setup-llm browser demo lint test bench clean
 
 setup: $(STAMP)
 setup-llm: $(LLM_STAMP)
@@ -39,7 +39,12 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/python scripts/typecheck.py
 
-test: lint $(LLM_STAMP)
+# The review page's tests drive a real headless Chromium: Debian's package (Playwright's own browser download is
+# not used; nothing is fetched but the package). Root installs it; elsewhere install `chromium` first.
+browser:
+	command -v chromium >/dev/null 2>&1 || (apt-get update && apt-get install -y --no-install-recommends chromium)
+
+test: lint $(LLM_STAMP) browser
 	$(BIN)/python -m pytest
 
 # The pytest-benchmark suites (JSON in .benchmarks/), then the performance table (python -m benchmarks; JSON beside it).
