@@ -119,6 +119,8 @@ class EmployerResolver(EmployerRecords):
         self.fuzzy_k = fuzzy_k
         self.sector_k = sector_k
         self.sector_temperature = sector_temperature
+        # An answer written as a stored name string takes that name's vector instead of being encoded (False: encode all).
+        self.stored_query_vectors = True
         self._lock = threading.RLock()
 
     # ------------------------------------------------------------------------------------------ state
@@ -138,7 +140,7 @@ class EmployerResolver(EmployerRecords):
     # ------------------------------------------------------------------------------------------ resolve
 
     def resolve(self, texts: Sequence[str]) -> list[EmployerResult]:
-        """One result per answer, in order; all answers are encoded in one call and each distinct one decided once."""
+        """One result per answer, in order; each distinct one decided once, the answers not written as a stored name encoded in one call."""
         texts = list(texts)
         with self._lock:
             decided: dict[str, EmployerResult] = {}
@@ -167,7 +169,7 @@ class EmployerResolver(EmployerRecords):
     def _candidates(self, queries: Sequence[Query], allowed: np.ndarray | None = None, k: int | None = None
                     ) -> list[tuple[np.ndarray, list[tuple[int, float, str]], dict[str, float]]]:
         """Per query: its vector, dense neighbours (record_id, cosine, name) best first, fuzzy key -> ratio."""
-        vectors = self.encoder.encode([q.base for q in queries])
+        vectors = self._query_vectors(queries)
         n_live = len(self.name_index_)
         want = min(k or 2 * max(self.dense_k, self.sector_k), n_live) if n_live else 0
         out: list[tuple[np.ndarray, list[tuple[int, float, str]], dict[str, float]]] = []
@@ -188,6 +190,25 @@ class EmployerResolver(EmployerRecords):
                 dense.append((rid, float(s), self.vector_text_[int(vid)]))
             out.append((vectors[i], dense, fuzzy[i]))
         return out
+
+    def _query_vectors(self, queries: Sequence[Query]) -> np.ndarray:
+        """The answers' vectors: an answer written exactly as a name its exact key's record embeds reuses that
+        name's stored vector (the encoding of the same string); only the others go to the encoder."""
+        vectors = np.empty((len(queries), self.encoder.dim), dtype=np.float32)
+        stored: dict[int, int] = {}  # query position -> vector id of the same string
+        if self.stored_query_vectors:
+            for i, query in enumerate(queries):
+                for rid in sorted(self.key_holders_.get(query.key, ())):
+                    vid = vector_id(rid, query.base)
+                    if self.vector_text_.get(vid) == query.base:
+                        stored[i] = vid
+                        break
+        if stored:
+            vectors[list(stored)] = self.name_index_.reconstruct(np.fromiter(stored.values(), dtype=np.int64))
+        rest = [i for i in range(len(queries)) if i not in stored]
+        if rest:
+            vectors[rest] = self.encoder.encode([queries[i].base for i in rest])
+        return vectors
 
     def _fuzzy(self, keys: Sequence[str], limit: int) -> list[dict[str, float]]:
         out: list[dict[str, float]] = []
