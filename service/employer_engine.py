@@ -1,7 +1,10 @@
 """The process-wide EmployerResolver: the gazetteer's cached name index plus the user's records.
 
 Encoding the gazetteer's names is the one expensive step, so its name index is saved once per home under
-`AUTOCODE_HOME/indexes/employers-<encoder>-<content hash>/` and loaded on every later run. The user's
+`AUTOCODE_HOME/indexes/employers-<encoder>-<content hash>/` and loaded on every later run. A fresh home
+starts from the vectors the package ships (data/employers/name_vectors.npz, employer_vectors), checked
+against its manifest; only where they do not fit (another encoder, a swapped reference, a changed
+gazetteer, a corrupt file) are the names encoded, with a line saying why. The user's
 records are never baked into that index: they are applied on top with `upsert_records`/`remove_records`,
 so an edit costs only its own names. `sync` diffs what was applied against the store by content, which
 also makes switching stores (one per test, one per home) a diff rather than a rebuild.
@@ -11,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import shutil
 import threading
 from dataclasses import dataclass, field
@@ -21,6 +25,7 @@ import pandas as pd
 from rich.console import Console
 
 from autocode.classifiers.employers.gazetteer import COLUMNS, load_gazetteer
+from autocode.service.employer_vectors import ShippedVectorsError, load_vectors, shipped_folder
 from autocode.service.paths import autocode_home
 from autocode.service.stores.records import RecordStore
 
@@ -33,6 +38,7 @@ __all__ = ["ENCODER", "apply_change", "default_store", "engine_identity", "get_r
 ENCODER = "minilm"
 INDEX_FORMAT = "1"  # bump when what goes into the name index changes, so old cached indexes are not reused
 BUILD_MESSAGE = "building the employer index (first run only)…"
+log = logging.getLogger("autocode.employers")
 
 
 def _shipped() -> pd.DataFrame:
@@ -46,6 +52,11 @@ def use_reference(frame: pd.DataFrame | None) -> None:
     """Resolve against `frame` (the gazetteer's columns) instead of the shipped gazetteer; None goes back to it."""
     global reference_records
     reference_records = _shipped if frame is None else (lambda: frame)
+
+
+def shipped_vectors() -> Path:
+    """The folder holding the shipped name vectors and their manifest (the package's data/employers)."""
+    return shipped_folder()
 
 
 def index_root() -> Path:
@@ -111,19 +122,36 @@ def _build(encoder: Encoder, reference: pd.DataFrame, content: str) -> EmployerR
         if encoder.texts_encoded != encoded:  # the resolver wanted names the cache lacked: keep them for next time
             resolver.name_index_.save(path)
         return resolver
+    why = ""
+    try:
+        # A fresh home: the package ships the reference's vectors (quantised), so no name is encoded.
+        shipped = load_vectors(encoder, content, INDEX_FORMAT, shipped_vectors())
+    except ShippedVectorsError as exc:
+        shipped, why = None, str(exc)
+    if shipped is not None:
+        resolver = EmployerResolver(encoder, reference, name_index=shipped).fit()
+        resolver.name_index_.save(path)
+        _drop_older(path, encoder)
+        return resolver
+    log.warning("shipped employer name vectors not used: %s", why)
     console = Console(stderr=True)
+    message = f"{BUILD_MESSAGE} (shipped name vectors not used: {why})"
     if console.is_terminal:
-        with console.status(BUILD_MESSAGE):
+        with console.status(message):
             resolver = EmployerResolver(encoder, reference).fit()
     else:
-        console.print(BUILD_MESSAGE, highlight=False)
+        console.print(message, highlight=False, markup=False)
         resolver = EmployerResolver(encoder, reference).fit()
     # Saved before any user record is applied: the cache holds the reference only and is shared by every store.
     resolver.name_index_.save(path)
+    _drop_older(path, encoder)
+    return resolver
+
+
+def _drop_older(path: Path, encoder: Encoder) -> None:
     for old in path.parent.glob(f"employers-{encoder.key}-*"):
         if old != path and old.is_dir():
             shutil.rmtree(old, ignore_errors=True)  # an index for an older gazetteer is a hundred MB nobody reads
-    return resolver
 
 
 def get_resolver(store: RecordStore | None = None, *, encoder: str = ENCODER) -> EmployerResolver:
