@@ -1,7 +1,10 @@
 """Documents: company summaries written as PDF, DOCX, HTML and TXT, coded by `code_documents`, against plain text.
 
-    python -m benchmarks.documents                          # 1000 companies (about 300 test documents per format)
-    python -m benchmarks.documents --companies 400 --seed 1 # a quicker run, another draw
+    python -m benchmarks.documents                            # 400 companies: about 120 test documents per format
+    python -m benchmarks.documents --companies 1000 --seed 1  # about 300 per format, another draw (a longer run)
+
+The default is sized for a shared two-core machine (about 10 minutes): the multi-label Cascade also scores every
+clause of a summary, so coding is a few texts per second there.
 
 Data: ../shared/data/companies.csv (JerBouma/FinanceDatabase, MIT; see ../shared/data/SOURCES.md), the companies
 with a business summary. Labels are two codes per company, `sector:<GICS sector>` and `group:<GICS industry
@@ -144,10 +147,10 @@ def scores(predicted: list[set[str]], truth: list[set[str]], auto: np.ndarray) -
 def main(argv: Sequence[str] | None = None) -> None:
     """Command-line entry: split, write the documents, train, code, print the table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--companies", type=int, default=1000, help="companies drawn (train + test)")
+    parser.add_argument("--companies", type=int, default=400, help="companies drawn (train + test)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--test-share", type=float, default=0.3)
-    parser.add_argument("--min-train", type=int, default=8, help="training companies an industry group needs to be kept")
+    parser.add_argument("--min-train", type=int, default=5, help="training companies an industry group needs to be kept")
     parser.add_argument("--target", type=float, default=0.95, help="the Cascade's target accuracy for auto-coding")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
