@@ -25,10 +25,10 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-# The [llm] extra: only the tests and the adjudicator's local server need it, so `make demo` does not wait for it.
+# The [llm] and [ray] extras: the tests (and the adjudicator's server, the Ray engine) need them; `make demo` does not.
 $(LLM_STAMP): $(STAMP)
 	CMAKE_ARGS='$(LLAMA_CMAKE)' $(BIN)/python -m pip wheel --quiet --no-deps --wheel-dir $(WHEELS) --find-links $(WHEELS) '$(LLAMA)'
-	$(BIN)/python -m pip install --quiet --find-links $(WHEELS) -e '.[dev,llm]'
+	$(BIN)/python -m pip install --quiet --find-links $(WHEELS) -e '.[dev,llm,ray]'
 	touch $(LLM_STAMP)
 
 demo: $(STAMP)

@@ -33,8 +33,8 @@ if TYPE_CHECKING:
     from autocode.service.llm.options import LLMOptions
     from autocode.service.stores.feedback import FeedbackStore
 
-__all__ = ["Built", "FeedbackFeed", "Source", "Target", "build_base", "build_classifier", "catalogue_source", "model_target",
-           "source_for", "with_llm", "with_memory"]
+__all__ = ["Built", "FeedbackFeed", "Source", "Target", "build_base", "build_classifier", "catalogue_source", "coding_identity",
+           "model_target", "newest_feedback", "source_for", "with_llm", "with_memory"]
 
 log = logging.getLogger("autocode.builder")
 
@@ -205,6 +205,20 @@ def with_llm(classifier: Classifier, llm: LLMOptions | None, *, chat: Any = None
     return make_adjudicator(classifier, llm, chat=chat)
 
 
+def coding_identity(source: Source, encoder_key: str, feedback_id: int) -> str:
+    """What decides a run's answers, for its job key: the source, its encoder, and the newest correction applied."""
+    identity = source.identity(encoder_key)
+    if feedback_id:
+        identity += f"+feedback:{source.target.key}@{feedback_id}"  # a newer correction makes another job
+    return identity
+
+
+def newest_feedback(store: FeedbackStore | None, source: Source) -> int:
+    """The id of the newest stored correction for the source's target (0: none), as build_classifier applies them."""
+    rows = store.for_target(source.target.key) if store is not None else []
+    return max((int(r["feedback_id"]) for r in rows), default=0)
+
+
 @dataclass(frozen=True)
 class Built:
     """A classifier ready to code, with its layers and a string that identifies all it decides by."""
@@ -231,9 +245,7 @@ def build_classifier(
     applied = FeedbackFeed(feedback_store).catch_up(memory, key) if feedback_store is not None else 0
     classifier = with_llm(memory, llm)
     encoder_key = encoder if isinstance(encoder, str) else encoder.key
-    identity = source.identity(encoder_key)
-    if applied:
-        identity += f"+feedback:{key}@{applied}"  # a newer correction makes another job: a resume must not mix the two
+    identity = coding_identity(source, encoder_key, applied)
     if classifier is not memory and llm is not None:  # with_llm wraps the memory only when llm is given
         identity += f"+llm:{llm.identity}"
     return Built(source, classifier, memory, classifier if classifier is not memory else None, applied, identity)

@@ -61,6 +61,7 @@ __all__ = [
     "classifier_decider",
     "interrupted_run",
     "make_job_key",
+    "plan_calls",
     "prediction_fields",
     "run_batch",
     "work_dir_for",
@@ -335,6 +336,29 @@ class _Run:
             self.report(line)
         state.issues.extend(lines[:room])
         state.issues_total += len(lines)
+
+
+def plan_calls(source: Path, column: str, *, chunk_rows: int = 20_000, max_chars: int = 20_000,
+               decide_batch: int = 2_048) -> list[list[str]]:
+    """The texts of every call `run_batch` would make to its decider, in order, without deciding anything.
+
+    Another engine that makes exactly these calls (same texts, same grouping) gets the decisions the local engine
+    would, to the last bit: an encoder's batch composition can move a float's last digit.
+    """
+    calls: list[list[str]] = []
+    seen: set[str] = set()
+    with open_reader(Path(source), column, chunk_rows=chunk_rows) as reader:
+        for chunk in reader.chunks():
+            first_seen: dict[str, str] = {}
+            for cell in chunk.cells:
+                text, _ = cell_text(cell, max_chars)
+                key = normalise_key(text) if text else ""
+                if key and key not in seen and key not in first_seen:
+                    first_seen[key] = " ".join(text.split()) if text else ""
+            seen.update(first_seen)
+            new = list(first_seen.values())
+            calls.extend(new[i: i + decide_batch] for i in range(0, len(new), decide_batch))
+    return calls
 
 
 def cell_text(cell: object, max_chars: int) -> tuple[str | None, str | None]:

@@ -42,9 +42,25 @@ def code(
     llm_accept: Annotated[float, typer.Option(min=0.0, max=1.0, help="LLM decisions below this combined confidence stay in review.")] = 0.9,
     llm_mode: Annotated[str, typer.Option(help="Constrained output: auto, json_schema, json_object or grammar.")] = "auto",
     llm_likelihood: Annotated[Path | None, typer.Option(help="A GGUF model: score candidates by likelihood (base models) instead of chat.")] = None,
+    engine: Annotated[str, typer.Option(help="local, or ray: distinct answers decided on a Ray actor pool (DATA may be a folder).")] = "local",
+    address: Annotated[str | None, typer.Option(help="With --engine ray: a running Ray cluster (default: start one here).")] = None,
+    workers: Annotated[int, typer.Option(min=1, help="With --engine ray: actors, each loading the model once.")] = 2,
 ) -> None:
     """Code one column of a table; adds C_code, C_label, C_confidence, C_method, C_needs_review, C_evidence."""
     from autocode.service.llm.options import LLMOptions
+
+    if engine not in ("local", "ray"):
+        fail(f"--engine must be local or ray, got {engine!r}")
+    if engine == "ray":
+        if llm_url or llm_likelihood:
+            fail("--engine ray does not run the LLM adjudicator; code with --engine local for --llm-url")
+        from autocode.service.cli.ray_code import code_on_ray
+
+        code_on_ray(data, column, codebook=codebook, model=model, output=output or default_output(data), encoder=encoder,
+                    resume=resume, chunk_rows=chunk_rows, max_chars=max_chars, address=address, workers=workers)
+        if show > 0 and not data.is_dir():
+            _print_rows(output or default_output(data), column, show)
+        return
 
     llm = LLMOptions(url=llm_url, model=llm_model, key_env=llm_key_env, budget=llm_budget, timeout=llm_timeout,
                      concurrency=llm_concurrency, accept=llm_accept, mode=llm_mode,
@@ -100,7 +116,7 @@ def code_file(
         fail(str(exc))
     if show > 0:
         _print_rows(output, column, show)
-    _print_summary(summary, wrote=not temporary)
+    print_summary(summary, wrote=not temporary)
     if built.feedback_id:
         texts = len(built.memory)
         console.print(f"feedback: {texts:,} corrected text{'' if texts == 1 else 's'} applied, "
@@ -149,7 +165,8 @@ def _true(value: object) -> bool:
     return value is True or str(value).lower() == "true"
 
 
-def _print_summary(summary: BatchSummary, *, wrote: bool) -> None:
+def print_summary(summary: BatchSummary, *, wrote: bool) -> None:
+    """One line: rows, distinct texts, auto-coded and review shares, time, where it was written."""
     rows = summary.rows or 1
     extra = f" · invalid {summary.invalid_rows}" + (f" · skipped lines {summary.skipped_rows}" if summary.skipped_rows else "")
     resumed = f" · resumed at row {summary.resumed_from_row + 1:,}" if summary.resumed_from_row else ""

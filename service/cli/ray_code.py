@@ -1,0 +1,98 @@
+"""`autocode code --engine ray`: the distinct answers decided on Ray, every row written by the local runner."""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import typer
+
+from autocode.service.cli.common import console, err, fail
+
+if TYPE_CHECKING:
+    from autocode.service.batch.ray_engine import RayDecisions
+    from autocode.service.batch.runner import BatchSummary
+
+SUFFIXES = (".csv", ".tsv", ".parquet", ".jsonl")
+
+
+def input_files(data: Path) -> list[Path]:
+    """DATA itself, or a folder's tables of one format (recursively, in name order)."""
+    if not data.is_dir():
+        return [data]
+    found = sorted(p for p in data.rglob("*") if p.is_file() and p.suffix.lower() in SUFFIXES)
+    if not found:
+        fail(f"{data}: no .csv, .tsv, .parquet or .jsonl files in the folder")
+    return found
+
+
+def code_on_ray(data: Path, column: str, *, codebook: str | None, model: Path | None, output: Path, encoder: str,
+                resume: bool, chunk_rows: int, max_chars: int, address: str | None, workers: int) -> None:
+    """Decide on Ray, then write with the local runner (same output as `--engine local`; a folder becomes one table)."""
+    from autocode.errors import AutocodeError
+    from autocode.service.batch.ray_engine import DeciderSpec, ray_decide
+    from autocode.service.batch.runner import BatchInterrupted, make_job_key, run_batch
+    from autocode.service.builder import coding_identity, newest_feedback, source_for
+    from autocode.service.cli.code import _feedback_store, print_summary
+    from autocode.service.paths import autocode_home
+    from autocode.service.tables.readers import open_reader
+
+    files = input_files(data)
+    try:
+        for path in files:
+            open_reader(path, column).close()  # a wrong file or column fails before Ray starts
+        source = source_for(codebook, model)
+        with _feedback_store() as store:
+            identity = coding_identity(source, encoder, newest_feedback(store, source))
+        spec = DeciderSpec(codebook=codebook, model=str(Path(model).resolve()) if model else None, encoder=encoder,
+                           home=str(autocode_home()))
+        err.print(f"Ray: deciding the distinct answers of {len(files)} file(s) on {workers} actor(s)…")
+        decisions = ray_decide([str(p) for p in files], column, spec, address=address, workers=workers,
+                               chunk_rows=chunk_rows, max_chars=max_chars)
+        err.print(f"Ray: {decisions.distinct:,} distinct answers decided; writing every row")
+        if len(files) == 1:
+            summary = run_batch(files[0], column, decisions.for_file(0), output, resume=resume, chunk_rows=chunk_rows,
+                                max_chars=max_chars, job_key=make_job_key(files[0], column, identity))
+        else:
+            summary = _folder(files, column, decisions, output, identity, resume, chunk_rows, max_chars)
+    except BatchInterrupted as stop:
+        err.print(f"[yellow]interrupted[/] after {stop.rows_done:,} rows; run the same command with --resume to continue.")
+        raise typer.Exit(code=130) from None
+    except (AutocodeError, ValueError) as exc:
+        fail(str(exc))
+    print_summary(summary, wrote=True)
+    console.print(f"engine ray: {decisions.distinct:,} distinct answers on {workers} actor(s)")
+
+
+def _named(name: str) -> Callable[[str], None]:
+    """A report that prefixes each bad-row line with its file's name."""
+    return lambda line: err.print(f"{name}: {line}", markup=False, highlight=False)
+
+
+def _folder(files: list[Path], column: str, decisions: RayDecisions, output: Path, identity: str, resume: bool, chunk_rows: int,
+            max_chars: int) -> BatchSummary:
+    """Each file through the runner into a part (bad rows named by file and row), then one table in file order."""
+    from autocode.service.batch.runner import make_job_key, run_batch
+    from autocode.service.tables.writers import write_parts
+
+    total: BatchSummary | None = None
+    with tempfile.TemporaryDirectory(prefix="autocode-ray-") as tmp:
+        parts = []
+        for n, path in enumerate(files):
+            part = Path(tmp) / f"part-{n:05d}.parquet"
+            got = run_batch(path, column, decisions.for_file(n), part, resume=resume, chunk_rows=chunk_rows, max_chars=max_chars,
+                            job_key=make_job_key(path, column, identity), progress=False, report=_named(path.name))
+            parts.append(part)
+            if total is None:
+                total = got
+            else:
+                for name in ("rows", "unique_texts", "auto_coded", "needs_review", "invalid_rows", "skipped_rows"):
+                    setattr(total, name, getattr(total, name) + getattr(got, name))
+                total.seconds += got.seconds
+                total.issues += [f"{path.name}: {line}" for line in got.issues]
+        write_parts(parts, output, last=[])
+    assert total is not None, "input_files returns at least one file"
+    total.output = output
+    return total
