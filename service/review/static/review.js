@@ -40,7 +40,8 @@ function showCounts(c) {
 function sessionPath(suffix) { return `/v1/review/sessions/${state.session}${suffix}`; }
 
 function optionText(o) {
-  const parts = [o.codes.join("|"), o.labels.join("|")];
+  // An employer option's code is its record id: the name, country and sector are what a reviewer reads.
+  const parts = o.record_id !== null && o.record_id !== undefined ? [o.labels.join("|")] : [o.codes.join("|"), o.labels.join("|")];
   if (o.country !== undefined && o.country !== null) parts.push(o.country || "no country");
   if (o.sector) parts.push(o.sector);
   return parts.filter(Boolean).join(" · ");
@@ -94,6 +95,7 @@ async function loadNext() {
 
 async function decide(action, extra) {
   if (!state.item) return;
+  window.scrollTo(0, 0);  // the next answer and the counts are at the top, wherever the last form was
   const data = await json("POST", sessionPath(`/items/${state.item.item_id}/decision?order=${state.order}`), { action, ...(extra || {}) });
   const cleared = data.cleared.length;
   notice(`${action === "skip" ? "skipped" : "saved"}: “${state.item.text}”` +
