@@ -155,7 +155,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     args = parser.parse_args(argv)
-    command = "python -m benchmarks.documents " + " ".join(sys.argv[1:] if argv is None else argv)
+    command = " ".join(["python -m benchmarks.documents", *(sys.argv[1:] if argv is None else argv)])
 
     train, test = load_split(args.data, args.companies, args.seed, args.test_share, args.min_train)
     truth = [set(gold(r)) for r in test.itertuples()]
