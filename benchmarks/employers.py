@@ -440,7 +440,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--limit", type=int, default=1000,
                     help="test queries of each kind: known, unseen companies, unseen organisations (default 1000)")
-    ap.add_argument("--calibrate", type=int, default=1500, help="calibration queries of each kind (default 1500)")
+    ap.add_argument("--calibrate", type=int, default=1000, help="calibration queries of each kind (default 1000)")
     ap.add_argument("--fit", action="store_true", help="fit the parameters on the calibrate part, print them as Python")
     ap.add_argument("--leaks", action="store_true", help="only run the leak check")
     ap.add_argument("--shared", type=Path, default=SHARED)
