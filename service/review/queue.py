@@ -95,10 +95,16 @@ class ReviewQueue:
         self._vectors: np.ndarray | None = None
         self._vectors_lock = threading.Lock()
         self._replay()
-        if self._vectors is None and self.items:
-            # Learning needs every waiting answer's vector; encoding them while the person reads the first item
-            # keeps the first decision from waiting for it.
-            threading.Thread(target=self._item_vectors, name="review-vectors", daemon=True).start()
+        # Learning needs every waiting answer's vector; encoding them while the person reads the first item keeps
+        # the first decision from waiting for it. Then what earlier decisions taught clears their near twins again.
+        self._warming = threading.Thread(target=self._warm, name="review-vectors", daemon=True)
+        self._warming.start()
+
+    def _warm(self) -> None:
+        if self.items:
+            self._item_vectors()
+            with self._lock:
+                self._rescore_cleared()
 
     # ------------------------------------------------------------------ building
 
@@ -130,7 +136,6 @@ class ReviewQueue:
             if item is not None:
                 item.decision = decision
                 item.status = _status(decision["action"])
-        self._rescore_cleared()  # what those decisions taught clears the same near twins as when they were made
 
     # ------------------------------------------------------------------ reading
 
@@ -168,11 +173,20 @@ class ReviewQueue:
 
     def next(self, order: str = "rows") -> Item | None:
         """The item to show now (its suggestion ready), or None when the queue is done."""
-        queue = self.ordered(order)
-        if not queue:
-            return None
-        self._suggest(queue[: PREFETCH + 1])
-        return queue[0]
+        while True:
+            queue = self.ordered(order)
+            if not queue:
+                return None
+            self._suggest(queue[: PREFETCH + 1])
+            head = queue[0]
+            s = head.suggestion or {}
+            learned = str(s.get("method", "")).startswith("feedback")  # decided by a correction made in review
+            if not self.learns or not learned or s.get("needs_review", True) or head.status != "pending":
+                return head
+            # What was learned since the file was coded now codes this answer without review (the eager re-scoring
+            # skips answers whose vectors are not encoded yet): it leaves the queue here, counted as cleared.
+            with self._lock:
+                head.status = "cleared"
 
     def item(self, item_id: int) -> Item:
         """One item, with its suggestion."""
@@ -248,8 +262,8 @@ class ReviewQueue:
     def _rescore(self, decided: Item) -> list[Item]:
         """Re-suggest pending items near the decided answer; those now coded without review are cleared."""
         pending = [it for it in self.items if it.status in ("pending", "skipped") and it is not decided]
-        if not pending:
-            return []
+        if not pending or (self._vectors is None and len(self.items) > VECTOR_SLICE):
+            return []  # a big queue's vectors are still being encoded: `next` clears such answers when it reaches them
         vectors = self._item_vectors()
         sims = vectors[[it.item_id for it in pending]] @ vectors[decided.item_id]
         near = [it for it, s in zip(pending, sims, strict=True) if s >= self.coder.near]
@@ -300,6 +314,7 @@ class ReviewQueue:
     def exported(self) -> pd.DataFrame:
         """The coded file with the decisions applied: same rows, same order; reviewed rows say `human` and who."""
         c = self.column
+        self._warming.join()  # an export applies everything learned, the twins cleared on opening included
         with self._lock:
             frame = self.frame.copy()
             reviewer = [""] * len(frame)
