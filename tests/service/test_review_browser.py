@@ -12,91 +12,18 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
-import subprocess
 import sys
-import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pandas as pd
 import pytest
 
-from tests.service.conftest import free_port
+from tests.service.conftest import code_employers, serve_review, stop
 
 pytestmark = pytest.mark.slow
 AUTOCODE = Path(sys.executable).with_name("autocode")
-CHROMIUM = shutil.which("chromium") or ("/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None)
 ANSWERS = ["Kopi Corner", "DBS Bank", "Kopi Corner", "Sunrise Tuition Centre", "Singapore Airlines"]
-
-
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[Any]:
-    """Headless Chromium from the system (`make test` installs Debian's chromium)."""
-    if CHROMIUM is None:
-        pytest.skip("no chromium binary: `make test` installs Debian's chromium (apt-get install chromium)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        launched = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
-        yield launched
-        launched.close()
-
-
-def code_employers(source: Path, out: Path, reference: pd.DataFrame) -> None:
-    """`autocode employers` in-process against `reference` (the command has no reference option)."""
-    from typer.testing import CliRunner
-
-    from autocode.service.cli import app
-    from autocode.service.employer_engine import use_reference
-
-    use_reference(reference)
-    try:
-        result = CliRunner().invoke(app, ["employers", str(source), "-c", "employer", "-o", str(out), "--show", "0"])
-    finally:
-        use_reference(None)
-    assert result.exit_code == 0, result.output
-
-
-def serve_review(args: list[str], env: dict[str, str]) -> tuple[subprocess.Popen[str], str]:
-    """`autocode review ...` on a free port; the process and the printed page address once /readyz says 200."""
-    port = free_port()
-    proc = subprocess.Popen([str(AUTOCODE), "review", *args, "--port", str(port), "--reviewer", "tester"], env=env,
-                            stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, start_new_session=True)
-    try:
-        assert proc.stderr is not None
-        url = ""
-        for line in proc.stderr:
-            found = re.search(r"review page: (http://127\.0\.0\.1:\d+/review\?session=\S+)", line)
-            if found:
-                url = found.group(1)
-                break
-        assert url, f"autocode review printed no page address (exit {proc.poll()})"
-        deadline = time.monotonic() + 300
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200:
-                    return proc, url
-            except httpx.HTTPError:
-                pass
-            assert proc.poll() is None, "autocode review exited before it was ready"
-            time.sleep(0.2)
-        raise TimeoutError("the review page never became ready")
-    except BaseException:
-        stop(proc)
-        raise
-
-
-def stop(proc: subprocess.Popen[str]) -> None:
-    if proc.poll() is None:
-        os.killpg(proc.pid, 15)
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, 9)
-            proc.wait(10)
 
 
 def decided_count(page: Any) -> int:

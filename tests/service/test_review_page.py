@@ -8,70 +8,21 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pandas as pd
 import pytest
 
-from tests.service.conftest import free_port
+from tests.service.conftest import serve_review as start_review
+from tests.service.conftest import stop
 
 pytestmark = pytest.mark.slow
 AUTOCODE = Path(sys.executable).with_name("autocode")
 SAMPLE = Path(__file__).resolve().parents[2] / "data" / "samples" / "survey_sample.csv"
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    """Headless Chromium from the system (make test installs Debian's chromium)."""
-    if CHROMIUM is None:
-        pytest.skip("no chromium binary: `make test` installs Debian's chromium (apt-get install chromium)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        launched = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
-        yield launched
-        launched.close()
-
-
-def start_review(args: list[str], env: dict[str, str]) -> tuple[subprocess.Popen[str], str]:
-    """`autocode review ...` on a free port; returns the process and the page's address once it answers."""
-    port = free_port()
-    proc = subprocess.Popen([str(AUTOCODE), "review", *args, "--port", str(port), "--reviewer", "tester"], env=env,
-                            stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, start_new_session=True)
-    assert proc.stderr is not None
-    url = ""
-    for line in proc.stderr:
-        found = re.search(r"(http://127\.0\.0\.1:\d+/review\?session=[0-9a-f]{16})", line)
-        if found:
-            url = found.group(1)
-            break
-    assert url, "autocode review printed no page address"
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200:
-                return proc, url
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    proc.kill()
-    raise TimeoutError("the review page never became ready")
-
-
-def stop(proc: subprocess.Popen[str]) -> None:
-    proc.terminate()
-    try:
-        proc.wait(30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
 
 
 def counts(page: Any) -> dict[str, int]:
@@ -97,7 +48,7 @@ def current_text(page: Any) -> str:
     return page.locator("#item-text").inner_text()
 
 
-def test_deciding_with_the_keyboard_survives_a_reload_and_exports(browser: Any, tmp_path: Path) -> None:
+def test_deciding_with_the_keyboard_survives_a_reload_and_exports(chromium: Any, tmp_path: Path) -> None:
     env = {**os.environ, "AUTOCODE_HOME": os.environ["AUTOCODE_HOME"]}
     coded = tmp_path / "coded.csv"
     run = subprocess.run([str(AUTOCODE), "code", str(SAMPLE), "--column", "support", "--codebook", "employer-support",
@@ -106,7 +57,7 @@ def test_deciding_with_the_keyboard_survives_a_reload_and_exports(browser: Any, 
     original = pd.read_csv(coded, dtype=str, keep_default_na=False)
     proc, url = start_review([str(coded), "-c", "support", "--codebook", "employer-support"], env)
     try:
-        page = browser.new_page()
+        page = chromium.new_page()
         page.goto(url)
         page.wait_for_selector("#item-text:not(:empty)")
         start = counts(page)
@@ -172,7 +123,7 @@ def test_deciding_with_the_keyboard_survives_a_reload_and_exports(browser: Any, 
             assert row["support_method"] == original.iloc[i]["support_method"] and row["support_reviewer"] == ""
 
 
-def test_an_employer_record_created_on_the_page_is_exported(browser: Any, tmp_path: Path) -> None:
+def test_an_employer_record_created_on_the_page_is_exported(chromium: Any, tmp_path: Path) -> None:
     from autocode.classifiers.employers.gazetteer import load_gazetteer
 
     reference = load_gazetteer()
@@ -184,7 +135,7 @@ def test_an_employer_record_created_on_the_page_is_exported(browser: Any, tmp_pa
     env = {**os.environ, "AUTOCODE_EMPLOYER_REFERENCE": str(tmp_path / "reference.parquet")}
     proc, url = start_review([str(coded), "-c", "employer", "--employers"], env)
     try:
-        page = browser.new_page()
+        page = chromium.new_page()
         page.goto(url)
         page.wait_for_selector("#item-text:not(:empty)")
         assert current_text(page) == "Kopi Corner"  # two rows wrote it: first in the queue
