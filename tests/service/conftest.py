@@ -10,7 +10,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -262,3 +262,11 @@ def stop(proc: subprocess.Popen[str]) -> None:
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, 9)
             proc.wait(10)
+
+
+def export_from_page(page: Any, to: Path, trigger: Callable[[], None] | None = None) -> Path:
+    """The file the review page downloads when its export is triggered (the Export button by default), saved at `to`."""
+    with page.expect_download() as download:
+        (trigger or page.locator("#export").click)()
+    download.value.save_as(to)
+    return to

@@ -19,7 +19,7 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from tests.service.conftest import code_employers, serve_review, stop
+from tests.service.conftest import code_employers, export_from_page, serve_review, stop
 
 pytestmark = pytest.mark.slow
 AUTOCODE = Path(sys.executable).with_name("autocode")
@@ -73,10 +73,7 @@ def test_a_record_created_on_the_page_over_real_employer_output(chromium: Any, t
         assert [(r["name"], r["country"], r["isic_section"]) for r in records] == [
             ("Kopi Corner Holdings Pte Ltd", "SG", "K")]
 
-        with page.expect_download() as download:
-            page.locator("#export").click()
-        exported = tmp_path / "exported.csv"
-        download.value.save_as(exported)
+        exported = export_from_page(page, tmp_path / "exported.csv")
     finally:
         stop(proc)
 

@@ -17,8 +17,8 @@ from typing import Any
 import pandas as pd
 import pytest
 
+from tests.service.conftest import export_from_page, stop
 from tests.service.conftest import serve_review as start_review
-from tests.service.conftest import stop
 
 pytestmark = pytest.mark.slow
 AUTOCODE = Path(sys.executable).with_name("autocode")
@@ -101,10 +101,7 @@ def test_deciding_with_the_keyboard_survives_a_reload_and_exports(chromium: Any,
         page.wait_for_selector("#item-text:not(:empty)")
         wait_counts(page, decided=start["decided"] + 2, uncodable=1, skipped=1)  # nothing lost by the reload
 
-        with page.expect_download() as download:
-            page.locator("#export").click()
-        exported = tmp_path / "exported.csv"
-        download.value.save_as(exported)
+        exported = export_from_page(page, tmp_path / "exported.csv")
     finally:
         stop(proc)
     frame = pd.read_csv(exported, dtype=str, keep_default_na=False)
@@ -146,10 +143,7 @@ def test_an_employer_record_created_on_the_page_is_exported(chromium: Any, tmp_p
         page.locator("#record-form button[type=submit]").click()
         page.wait_for_function("() => document.querySelector('#item-text').innerText === 'Sunrise Tuition Centre'")
         wait_counts(page, decided=1)
-        with page.expect_download() as download:
-            page.keyboard.press("e")
-        exported = tmp_path / "exported.csv"
-        download.value.save_as(exported)
+        exported = export_from_page(page, tmp_path / "exported.csv", lambda: page.keyboard.press("e"))
     finally:
         stop(proc)
     frame = pd.read_csv(exported, dtype=str, keep_default_na=False)
