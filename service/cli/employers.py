@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
 from rich.table import Table
 
 from autocode.service.cli.common import console, err, fail
+
+if TYPE_CHECKING:
+    from autocode.service.batch.runner import BatchSummary
 
 records_app = typer.Typer(help="Add, correct, remove and import employer records (kept in AUTOCODE_HOME).", no_args_is_help=True)
 
@@ -38,6 +41,9 @@ def employers(
     resume: Annotated[bool, typer.Option("--resume", help="Continue an interrupted run of the same job where it stopped.")] = False,
     show: Annotated[int, typer.Option(help="Print this many resolved rows to the terminal.")] = 10,
     chunk_rows: Annotated[int, typer.Option(min=1, help="Rows per chunk: the unit of batching and of resuming.")] = 20_000,
+    engine: Annotated[str, typer.Option(help="local, or ray: distinct names resolved on a Ray actor pool (DATA may be a folder).")] = "local",
+    address: Annotated[str | None, typer.Option(help="With --engine ray: a running Ray cluster (default: start one here).")] = None,
+    workers: Annotated[int, typer.Option(min=1, help="With --engine ray: actors, each loading the resolver once.")] = 2,
 ) -> None:
     """Resolve employer names to records: adds C_employer, C_match_score, ISIC, sector, country, region, confidence, review, evidence."""
     from autocode.service.batch.runner import BatchError, BatchInterrupted, interrupted_run, make_job_key, run_batch
@@ -45,7 +51,16 @@ def employers(
     from autocode.service.tables.formats import TableError
     from autocode.service.tables.readers import open_reader
 
+    if engine not in ("local", "ray"):
+        fail(f"--engine must be local or ray, got {engine!r}")
     output = output or data.with_name(f"{data.stem}.employers{data.suffix}")
+    if engine == "ray":
+        from autocode.service.cli.ray_code import employers_on_ray
+
+        employers_on_ray(data, column, output=output, resume=resume, chunk_rows=chunk_rows, address=address, workers=workers)
+        if show > 0 and not data.is_dir():
+            _print_rows(output, column, show)
+        return
     try:
         open_reader(data, column).close()  # a wrong file or column fails before the index loads
         store = default_store()
@@ -66,6 +81,11 @@ def employers(
         fail(str(exc))
     if show > 0:
         _print_rows(output, column, show)
+    print_summary(summary)
+
+
+def print_summary(summary: BatchSummary) -> None:
+    """One line: rows, distinct texts, resolved and review shares, time, where it was written."""
     rows = summary.rows or 1
     resumed = f" · resumed at row {summary.resumed_from_row + 1:,}" if summary.resumed_from_row else ""
     console.print(

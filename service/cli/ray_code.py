@@ -1,18 +1,19 @@
-"""`autocode code --engine ray`: the distinct answers decided on Ray, every row written by the local runner."""
+"""`--engine ray` for `autocode code` and `autocode employers`: the distinct answers decided on Ray, every row written
+by the local runner."""
 
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from autocode.service.cli.common import console, err, fail
 
 if TYPE_CHECKING:
-    from autocode.service.batch.ray_engine import RayDecisions
+    from autocode.service.batch.ray_engine import DeciderSpec, RayDecisions
     from autocode.service.batch.runner import BatchSummary
 
 SUFFIXES = (".csv", ".tsv", ".parquet", ".jsonl")
@@ -28,42 +29,78 @@ def input_files(data: Path) -> list[Path]:
     return found
 
 
-def code_on_ray(data: Path, column: str, *, codebook: str | None, model: Path | None, output: Path, encoder: str,
-                resume: bool, chunk_rows: int, max_chars: int, address: str | None, workers: int) -> None:
-    """Decide on Ray, then write with the local runner (same output as `--engine local`; a folder becomes one table)."""
+def on_ray(data: Path, column: str, output: Path, job: Callable[[], tuple[DeciderSpec, str]], *,
+           fields: Mapping[str, Any] | None = None, resume: bool, chunk_rows: int, max_chars: int = 20_000,
+           address: str | None, workers: int) -> tuple[BatchSummary, int]:
+    """Decide DATA's distinct answers on Ray with `job()`'s (spec, identity), then write with the local runner.
+
+    Returns the run's summary and how many distinct answers Ray decided; a folder becomes one table.
+    """
     from autocode.errors import AutocodeError
-    from autocode.service.batch.ray_engine import DeciderSpec, ray_decide
-    from autocode.service.batch.runner import BatchInterrupted, make_job_key, run_batch
-    from autocode.service.builder import coding_identity, newest_feedback, source_for
-    from autocode.service.cli.code import _feedback_store, print_summary
-    from autocode.service.paths import autocode_home
+    from autocode.service.batch.ray_engine import ray_decide
+    from autocode.service.batch.runner import PREDICTION_FIELDS, BatchInterrupted, make_job_key, run_batch
     from autocode.service.tables.readers import open_reader
 
     files = input_files(data)
+    fields = fields or PREDICTION_FIELDS
     try:
         for path in files:
             open_reader(path, column).close()  # a wrong file or column fails before Ray starts
-        source = source_for(codebook, model)
-        with _feedback_store() as store:
-            identity = coding_identity(source, encoder, newest_feedback(store, source))
-        spec = DeciderSpec(codebook=codebook, model=str(Path(model).resolve()) if model else None, encoder=encoder,
-                           home=str(autocode_home()))
+        spec, identity = job()
         err.print(f"Ray: deciding the distinct answers of {len(files)} file(s) on {workers} actor(s)…")
         decisions = ray_decide([str(p) for p in files], column, spec, address=address, workers=workers,
                                chunk_rows=chunk_rows, max_chars=max_chars)
         err.print(f"Ray: {decisions.distinct:,} distinct answers decided; writing every row")
         if len(files) == 1:
             summary = run_batch(files[0], column, decisions.for_file(0), output, resume=resume, chunk_rows=chunk_rows,
-                                max_chars=max_chars, job_key=make_job_key(files[0], column, identity))
+                                max_chars=max_chars, fields=fields, job_key=make_job_key(files[0], column, identity))
         else:
-            summary = _folder(files, column, decisions, output, identity, resume, chunk_rows, max_chars)
+            summary = _folder(files, column, decisions, output, identity, fields, resume, chunk_rows, max_chars)
     except BatchInterrupted as stop:
         err.print(f"[yellow]interrupted[/] after {stop.rows_done:,} rows; run the same command with --resume to continue.")
         raise typer.Exit(code=130) from None
     except (AutocodeError, ValueError) as exc:
         fail(str(exc))
+    return summary, decisions.distinct
+
+
+def code_on_ray(data: Path, column: str, *, codebook: str | None, model: Path | None, output: Path, encoder: str,
+                resume: bool, chunk_rows: int, max_chars: int, address: str | None, workers: int) -> None:
+    """`autocode code --engine ray`: the same output as `--engine local`."""
+    from autocode.service.batch.ray_engine import DeciderSpec
+    from autocode.service.builder import coding_identity, newest_feedback, source_for
+    from autocode.service.cli.code import _feedback_store, print_summary
+    from autocode.service.paths import autocode_home
+
+    def job() -> tuple[DeciderSpec, str]:
+        source = source_for(codebook, model)
+        with _feedback_store() as store:
+            identity = coding_identity(source, encoder, newest_feedback(store, source))
+        return DeciderSpec(codebook=codebook, model=str(Path(model).resolve()) if model else None, encoder=encoder,
+                           home=str(autocode_home())), identity
+
+    summary, distinct = on_ray(data, column, output, job, resume=resume, chunk_rows=chunk_rows, max_chars=max_chars,
+                               address=address, workers=workers)
     print_summary(summary, wrote=True)
-    console.print(f"engine ray: {decisions.distinct:,} distinct answers on {workers} actor(s)")
+    console.print(f"engine ray: {distinct:,} distinct answers on {workers} actor(s)")
+
+
+def employers_on_ray(data: Path, column: str, *, output: Path, resume: bool, chunk_rows: int, address: str | None,
+                     workers: int) -> None:
+    """`autocode employers --engine ray`: each actor builds the employer resolver once; the local engine's output."""
+    from autocode.service.batch.ray_engine import DeciderSpec
+    from autocode.service.cli.employers import employer_fields, print_summary
+    from autocode.service.employer_engine import default_store, engine_identity
+    from autocode.service.paths import autocode_home
+
+    def job() -> tuple[DeciderSpec, str]:
+        # The actors open the same AUTOCODE_HOME, so they see the records (and the cached name index) the driver does.
+        return DeciderSpec(employers=True, home=str(autocode_home())), engine_identity(default_store())
+
+    summary, distinct = on_ray(data, column, output, job, fields=employer_fields(), resume=resume, chunk_rows=chunk_rows,
+                               address=address, workers=workers)
+    print_summary(summary)
+    console.print(f"engine ray: {distinct:,} distinct answers on {workers} actor(s)")
 
 
 def _named(name: str) -> Callable[[str], None]:
@@ -71,8 +108,8 @@ def _named(name: str) -> Callable[[str], None]:
     return lambda line: err.print(f"{name}: {line}", markup=False, highlight=False)
 
 
-def _folder(files: list[Path], column: str, decisions: RayDecisions, output: Path, identity: str, resume: bool, chunk_rows: int,
-            max_chars: int) -> BatchSummary:
+def _folder(files: list[Path], column: str, decisions: RayDecisions, output: Path, identity: str,
+            fields: Mapping[str, Any], resume: bool, chunk_rows: int, max_chars: int) -> BatchSummary:
     """Each file through the runner into a part (bad rows named by file and row), then one table in file order."""
     from autocode.service.batch.runner import make_job_key, run_batch
     from autocode.service.tables.writers import write_parts
@@ -83,7 +120,8 @@ def _folder(files: list[Path], column: str, decisions: RayDecisions, output: Pat
         for n, path in enumerate(files):
             part = Path(tmp) / f"part-{n:05d}.parquet"
             got = run_batch(path, column, decisions.for_file(n), part, resume=resume, chunk_rows=chunk_rows, max_chars=max_chars,
-                            job_key=make_job_key(path, column, identity), progress=False, report=_named(path.name))
+                            fields=fields, job_key=make_job_key(path, column, identity), progress=False,
+                            report=_named(path.name))
             parts.append(part)
             if total is None:
                 total = got
