@@ -4,6 +4,7 @@
     python -m benchmarks.employers --limit 500     # quicker
     python -m benchmarks.employers --fit           # fit the parameters on the "calibrate" part and print them
     python -m benchmarks.employers --leaks         # only check that no held-out record is in the shipped gazetteer
+    python -m benchmarks.employers --confidence    # rewrite data/employers/confidence.csv from the calibrate part
 
 Reference: the shipped gazetteer as it is (load_gazetteer()), which keeps only the "gazetteer" part (80%) of
 ../shared's companies and organisations. Unseen queries are the held-out companies and organisations of
@@ -12,8 +13,9 @@ division, GICS sector and country come from the gazetteer build's own code (scri
 run with that part let in). Known queries are informal variants of shipped records, written by rules of this file
 (lower case, typo, acronym, first words, abbreviations, a place appended), not by the alias rules, with a different
 seed for calibration and test. --fit fits ResolverParams on the calibrate queries only (match coefficients and the
-acceptance threshold, thresholds.choose_threshold's guaranteed rule, on all of them; sector and country knots on the
-unseen companies); the figures are always read on the test queries.
+acceptance threshold, thresholds.choose_threshold's point-estimate rule, on all of them; sector and country knots on the
+unseen companies); --confidence resolves the calibrate queries with the shipped parameters and writes the row
+confidence table (classifiers/employers/confidence.py) from them; the figures are always read on the test queries.
 The name index over the whole gazetteer is encoded once and cached (AUTOCODE_HOME or the temp folder).
 """
 
@@ -40,6 +42,7 @@ from sklearn.linear_model import LogisticRegression
 
 from autocode.classifiers.calibration import Calibrator
 from autocode.classifiers.codebook import load_codebook
+from autocode.classifiers.employers.confidence import CONFIDENCE_TABLE, RowConfidence, load_table
 from autocode.classifiers.employers.gazetteer import load_gazetteer
 from autocode.classifiers.employers.holdout import part_of
 from autocode.classifiers.employers.match import DEFAULT_PARAMS, FEATURES, ResolverParams
@@ -47,6 +50,7 @@ from autocode.classifiers.employers.names import match_key, strip_legal_form
 from autocode.classifiers.employers.resolver import EmployerResolver
 from autocode.classifiers.thresholds import accuracy_lower_bound, choose_threshold
 from autocode.embeddings import Encoder, VectorIndex, get_encoder
+from autocode.embeddings.durable import write_text_atomic
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "data"
@@ -277,7 +281,7 @@ def full_index(encoder: Encoder, gaz: pd.DataFrame, cache: Path) -> Path:
     path = cache / f"employer-names-{encoder.key}"
     if not path.exists():
         print(f"encoding the gazetteer's names once (cached in {path}) ...", flush=True)
-        EmployerResolver(encoder, gaz).fit().name_index_.save(path)
+        EmployerResolver(encoder, gaz, row_confidence=RowConfidence.fit({}, 0.95)).fit().name_index_.save(path)
     return path
 
 
@@ -293,6 +297,7 @@ def evaluate(resolver: EmployerResolver, queries: pd.DataFrame, truth: pd.DataFr
         cue = next((e.text for e in r.evidence if e.kind == "country_basis"), "")
         raw_sector = next((e.score for e in r.evidence if e.kind == "sector"), None)
         raw_country = next((e.score for e in r.evidence if e.kind == "country_basis"), None)
+        raw_row = next((e.score for e in r.evidence if e.kind == "calibration"), r.confidence)
         out.append({
             "set": q.set, "rule": q.rule, "source": t.source, "group": t.group, "kind": r.kind,
             "accepted": r.kind == "match", "same": same, "p": r.match_score,
@@ -301,6 +306,8 @@ def evaluate(resolver: EmployerResolver, queries: pd.DataFrame, truth: pd.DataFr
             "country_ok": r.country == t.country, "region_ok": r.region == t.region, "cue": cue if basis else "",
             "raw_sector": raw_sector, "raw_country": raw_country, "auto": not r.needs_review,
             "sector_conf": r.field_confidence["sector"], "country_conf": r.field_confidence["country"],
+            "raw_row": raw_row, "confidence": r.confidence,
+            "table_group": "known" if q.set == "known" else str(t.source),
         })
     return pd.DataFrame(out)
 
@@ -336,7 +343,10 @@ def fit_params(resolver: EmployerResolver, queries: pd.DataFrame, truth: pd.Data
     resolver.params = params
     resolver.accept_threshold = 0.0  # every best candidate "accepted", to read its probability and truth
     ev = evaluate(resolver, queries, truth)
-    cut = choose_threshold(ev.p.to_numpy(), ev.same.to_numpy(), 0.95)
+    # Match or guess: the point-estimate rule (~95% of accepted best candidates right). No guarantee here: an unseen
+    # organisation with a shipped one's exact name tops the list, and the guaranteed walk would accept nothing. What
+    # is auto-coded is decided by the row confidence (classifiers/employers/confidence.py), with the guarantee.
+    cut = choose_threshold(ev.p.to_numpy(), ev.same.to_numpy(), 0.95, level=None)
     resolver.accept_threshold = 1.01  # nothing accepted: read the inference on every query
     inf = evaluate(resolver, queries[queries.set == "unseen"], truth)
     # The knots are read on the unseen companies alone: a registry name ("... Hospital") is right at scores where a
@@ -350,6 +360,22 @@ def fit_params(resolver: EmployerResolver, queries: pd.DataFrame, truth: pd.Data
     return replace(params, accept_threshold=round(max(cut["threshold"], 0.05), 4),
                    sector_knots=_knots(inf.raw_sector.to_numpy(float), inf.section_ok.to_numpy(float)),
                    country_knots=country_knots)
+
+
+def write_confidence_table(ev: pd.DataFrame, path: Path, args: argparse.Namespace) -> None:
+    """Write the row confidence table (kind, group, raw, right) of resolved calibrate queries, atomically."""
+    right = (ev.section_ok & ev.country_ok).astype(int)
+    table = pd.DataFrame({"kind": np.where(ev.accepted, "match", "inferred"), "group": ev.table_group,
+                          "raw": ev.raw_row.astype(float).round(4), "right": right})
+    header = (f"# Written by `python -m benchmarks.employers --confidence --seed {args.seed} --calibrate "
+              f"{args.calibrate}`: one line per query of the held-out 'calibrate'\n# part (records the gazetteer does "
+              "not hold), resolved with the shipped parameters. raw: the row's raw confidence; right: 1 when its ISIC "
+              "section\n# and country were both right. Read by classifiers/employers/confidence.py. No names: scores only.\n")
+    write_text_atomic(path, header + table.to_csv(index=False, lineterminator="\n"))
+    fitted = RowConfidence.fit(load_table(path), 0.95)
+    for kind in fitted.cuts:
+        groups = ", ".join(f"{g} {c['threshold']:.4f}" for g, c in fitted.choices[kind].items())
+        print(f"confidence table {path.name}: {kind}: auto-coding cut at 0.95 {fitted.cuts[kind]:.4f} ({groups})")
 
 
 def known_pool(ref: pd.DataFrame) -> pd.DataFrame:
@@ -418,10 +444,25 @@ def report(ev: pd.DataFrame, baseline: float, timing: dict[str, float]) -> list[
     check("airlines: ISIC division 51", airlines.division == "51")
     check("airlines: region", airlines.region_ok)
     check("universities: country", universities.country_ok)
+    print("\nrow confidence (C_confidence = P(section and country right), calibrated on the calibrate part)")
+    for group, part in ev.groupby("table_group"):
+        right = part.section_ok & part.country_ok
+        auto = right[part.auto]
+        lower = accuracy_lower_bound(int(auto.sum()), len(auto), 0.05)
+        check(f"{group}: auto-coded rows right", auto, 0.95, f"lower bound {lower:.3f}; auto share {_pct(part.auto)}")
+        print(f"  {'':52} mean confidence {part.confidence.mean():.3f} vs right {right.mean():.3f}; "
+              f"ECE {_ece(part.confidence.to_numpy(float), right.to_numpy(float)):.3f}")
     print(f"\nall queries: auto-coded share {_pct(ev.auto)}; accepted matches right {_pct(ev[ev.accepted].same)}")
     print("timings: " + ", ".join(f"{k} {v:.1f}" for k, v in timing.items()))
     print("targets missed: " + (", ".join(missed) or "none"))
     return missed
+
+
+def _ece(conf: np.ndarray, right: np.ndarray, bins: int = 10) -> float:
+    """Expected calibration error over equal-width confidence bins."""
+    which = np.minimum((conf * bins).astype(int), bins - 1)
+    return float(sum(abs(conf[which == b].mean() - right[which == b].mean()) * (which == b).sum()
+                     for b in range(bins) if (which == b).any()) / max(len(conf), 1))
 
 
 def _pct(x: pd.Series) -> str:
@@ -443,6 +484,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--calibrate", type=int, default=1000, help="calibration queries of each kind (default 1000)")
     ap.add_argument("--fit", action="store_true", help="fit the parameters on the calibrate part, print them as Python")
     ap.add_argument("--leaks", action="store_true", help="only run the leak check")
+    ap.add_argument("--confidence", action="store_true",
+                    help=f"write data/employers/{CONFIDENCE_TABLE} from the calibrate part, then report on the test part")
     ap.add_argument("--shared", type=Path, default=SHARED)
     args = ap.parse_args(argv)
     t0 = time.time()
@@ -462,7 +505,10 @@ def main(argv: list[str] | None = None) -> None:
     encoder = get_encoder("minilm")
     index_path = full_index(encoder, gaz.reset_index(drop=True), cache)
     t = time.time()
-    res = EmployerResolver(encoder, gaz.reset_index(drop=True), name_index=VectorIndex.load(index_path)).fit()
+    # --confidence writes the table the shipped calibration reads: until then rows are read uncalibrated.
+    uncalibrated = RowConfidence.fit({}, 0.95) if args.confidence else None
+    res = EmployerResolver(encoder, gaz.reset_index(drop=True), name_index=VectorIndex.load(index_path),
+                           row_confidence=uncalibrated).fit()
     t_fit = time.time() - t
     params = DEFAULT_PARAMS
     t_cal = 0.0
@@ -473,6 +519,11 @@ def main(argv: list[str] | None = None) -> None:
                             f"--calibrate {args.calibrate}: holdout part 'calibrate' of companies and organisations")
         t_cal = time.time() - t
     res.params, res.accept_threshold = params, params.accept_threshold
+    if args.confidence:
+        cal_q = make_queries(gaz, held[(held.part == "calibrate") & ~held.record_id.isin(leaked)], args.calibrate,
+                             args.calibrate, args.seed + 1)
+        write_confidence_table(evaluate(res, cal_q, truth), REPO / "data" / "employers" / CONFIDENCE_TABLE, args)
+        res.row_confidence_ = RowConfidence.fit(load_table(), res.target_accuracy)
     queries = make_queries(gaz, held[(held.part == "test") & ~held.record_id.isin(leaked)], args.limit, args.limit, args.seed)
     t = time.time()
     ev = evaluate(res, queries, truth)

@@ -125,7 +125,8 @@ class SectorModel:
         self.word_ = TfidfVectorizer(analyzer="word", ngram_range=(1, 2), sublinear_tf=True, dtype=np.float32)
         x = sp.hstack([self.char_.fit_transform(texts), self.word_.fit_transform(texts)]).tocsr()
         self.model_ = SGDClassifier(
-            loss="log_loss", alpha=self.alpha, max_iter=self.epochs, tol=None, random_state=self.seed
+            # One binary problem a section, in threads (each has its own seed, so the fit is the same on any core count).
+            loss="log_loss", alpha=self.alpha, max_iter=self.epochs, tol=None, random_state=self.seed, n_jobs=-1
         ).fit(x, y)
         self.sections_ = [str(c) for c in self.model_.classes_]
         # Divisions within a section, by frequency: the fall-back when neighbours do not say.

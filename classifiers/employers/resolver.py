@@ -25,6 +25,8 @@ import pandas as pd
 from rapidfuzz import fuzz, process
 
 from autocode.classifiers.codebook import load_codebook
+from autocode.classifiers.employers.confidence import RowConfidence
+from autocode.classifiers.employers.confidence import shipped as shipped_confidence
 from autocode.classifiers.employers.cues import non_employer, place_of
 from autocode.classifiers.employers.infer import SectorModel, infer_country, interpolate
 from autocode.classifiers.employers.match import (
@@ -107,10 +109,12 @@ class EmployerResolver(EmployerRecords):
         sector_k: int = 30,
         sector_temperature: float = 0.1,
         target_accuracy: float = DEFAULT_TARGET_ACCURACY,
+        row_confidence: RowConfidence | None = None,
     ) -> None:
         self.encoder = encoder
         # A row is auto-coded only when its confidence (the probability its sector and country are right) reaches this.
         self.target_accuracy = target_accuracy
+        self.row_confidence = row_confidence
         self.records = records
         self.name_index = name_index
         self.params = params or DEFAULT_PARAMS
@@ -128,6 +132,7 @@ class EmployerResolver(EmployerRecords):
     def fit(self) -> Self:
         """Build the key tables, the sector model and the name index (reusing `name_index` where given)."""
         self._isic = load_codebook("isic4")
+        self.row_confidence_ = self.row_confidence or shipped_confidence(self.target_accuracy)
         self._build_tables(clean_records(self.records))
         self.sector_model_ = SectorModel().fit(
             [str(r["name"]) for r in self.rows_.values()],
@@ -359,11 +364,12 @@ class EmployerResolver(EmployerRecords):
             # Not invented: the candidate stays the best guess, but a person decides.
             evidence.append(Evidence("review_reason", veto, str(rid), None))
         conf = {"employer": p, "sector": sector_conf, "country": p if country else 0.0}
+        confidence = self._calibrated("match", min(conf.values()), evidence)
         review = (bool(veto) or sector_conf < min(p, self.params.sector_review) or not country
-                  or min(conf.values()) < self.target_accuracy)
+                  or not self.row_confidence_.auto("match", confidence))
         return EmployerResult(text, "match", str(row["name"]), rid, p, section, division,
                               self._sector_name(section, division), gics, country, region, subregion,
-                              min(conf.values()), review, conf, tuple(evidence))
+                              confidence, review, conf, tuple(evidence))
 
     def _inferred(self, text: str, query: Query, p: float, rid: int | None,
                   neighbours: list[tuple[int, float, str]]) -> EmployerResult:
@@ -379,11 +385,16 @@ class EmployerResolver(EmployerRecords):
         evidence.extend(guess.evidence)
         evidence.append(Evidence("country_basis", guess.cue_kind, guess.country, round(guess.score, 4)))
         conf = {"employer": 1.0 - p, "sector": sector_conf, "country": country_conf}
+        confidence = self._calibrated("inferred", min(sector_conf, country_conf), evidence)
         review = (sector_conf < self.params.sector_review or country_conf < self.params.country_review
-                  or min(sector_conf, country_conf) < self.target_accuracy)
+                  or not self.row_confidence_.auto("inferred", confidence))
         return EmployerResult(text, "inferred", "", None, p, section, division, self._sector_name(section, division),
-                              gics, guess.country, region, subregion, min(sector_conf, country_conf), review, conf,
-                              tuple(evidence))
+                              gics, guess.country, region, subregion, confidence, review, conf, tuple(evidence))
+
+    def _calibrated(self, kind: str, raw: float, evidence: list[Evidence]) -> float:
+        """The row's confidence: P(sector and country right) for its raw confidence, noted in its evidence."""
+        evidence.append(Evidence("calibration", kind, "", round(raw, 4)))
+        return self.row_confidence_.confidence(kind, raw)
 
     # ------------------------------------------------------------------------------------------ search
 

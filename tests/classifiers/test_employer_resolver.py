@@ -247,3 +247,15 @@ def test_state_rebuilds_from_records_and_a_saved_index_without_encoding(
     before = fresh.texts
     smaller = EmployerResolver(fresh, fewer, name_index=index).fit()  # type: ignore[arg-type]
     assert fresh.texts == before and len(index) == len(smaller.row_ids_) < len(resolver.row_ids_)
+
+
+def test_no_row_is_auto_coded_below_its_calibrated_cut(resolver: EmployerResolver) -> None:
+    # Issue 15: a row that reads 0.45 must never be auto-coded; the cut comes from the shipped calibration table.
+    texts = ["DBS", "Bank of Thailand", "Zxqv Blorptech", "singapore airlines", "Jakarta Tbk", "universiti malaya",
+             "Malayan Banking Bhd", "Acme Noodle Shop", "Ministry of Health", "Temasek Polytechnic"]
+    cuts = resolver.row_confidence_.cuts
+    for got in resolver.resolve(texts):
+        raw = next(e.score for e in got.evidence if e.kind == "calibration")
+        assert got.confidence == resolver.row_confidence_.confidence(got.kind, raw)
+        if not got.needs_review:
+            assert got.confidence >= max(cuts[got.kind], resolver.target_accuracy), got
