@@ -372,6 +372,10 @@ def cell_text(cell: object, max_chars: int) -> tuple[str | None, str | None]:
         except UnicodeDecodeError:
             return raw.decode("utf-8", "replace"), "undecodable bytes: not valid UTF-8"
     text = cell if isinstance(cell, str) else str(cell)
+    if "\x00" in text:
+        # NUL is never typed: the file is damaged or binary, so the row goes to a person, coded on the rest.
+        text = text.replace("\x00", " ")
+        return (text[:max_chars] if text.strip() else None), "NUL bytes in the text (a damaged or binary file?)"
     if not text.strip():
         return None, "empty cell"
     if len(text) > max_chars:

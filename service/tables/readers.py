@@ -20,6 +20,11 @@ import pyarrow.parquet as pq
 from autocode.service.tables.formats import TableError, missing_column, table_format
 
 CSV_BLOCK_BYTES = 8 << 20  # one CSV row must fit in a block; memory stays a few blocks
+PROBE_BLOCK_BYTES = 1 << 20  # the header line must fit in this to learn the column names
+# A worksheet's XML deflates 5-20x; one that claims more than this, and is large, is a ZIP bomb.
+XLSX_MAX_RATIO = 200
+XLSX_RATIO_FLOOR = 64 << 20  # below this size any ratio is harmless
+_WIDE_BOMS = ((b"\xff\xfe\x00\x00", "UTF-32LE"), (b"\x00\x00\xfe\xff", "UTF-32BE"), (b"\xff\xfe", "UTF-16LE"), (b"\xfe\xff", "UTF-16BE"))
 _ARROW_ERRORS = (pa.ArrowException, TypeError, ValueError, OverflowError)
 
 
@@ -161,16 +166,25 @@ class CsvReader(TableReader):
     def __init__(self, path: Path, column: str, chunk_rows: int) -> None:
         super().__init__(path, column, chunk_rows)
         self.delimiter = "\t" if table_format(path) == "tsv" else ","
+        wide = _wide_encoding(path)
+        if wide:
+            # Arrow would read UTF-16 as UTF-8 and fail on the header, or name columns full of NULs.
+            raise TableError(f"{path}: the file is {wide} text; autocode reads {table_format(path).upper()} as UTF-8: save it as "
+                             f"'CSV UTF-8' (or convert it: iconv -f {wide} -t UTF-8)")
         try:
             probe = pa_csv.open_csv(
                 path,
-                read_options=pa_csv.ReadOptions(block_size=1 << 20),
+                read_options=pa_csv.ReadOptions(block_size=PROBE_BLOCK_BYTES),
                 parse_options=self._parse_options(lambda row: "skip"),
                 convert_options=pa_csv.ConvertOptions(check_utf8=False),
             )
+            self.columns = list(probe.schema.names)
         except pa.ArrowInvalid as exc:
-            raise TableError(f"{path}: cannot read as {table_format(path).upper()}: {exc}") from exc
-        self.columns = list(probe.schema.names)
+            hint = (f" (the header line is longer than {PROBE_BLOCK_BYTES:,} bytes)"
+                    if "cannot infer number of columns" in str(exc) and path.stat().st_size else "")
+            raise TableError(f"{path}: cannot read as {table_format(path).upper()}: {exc}{hint}") from exc
+        except UnicodeDecodeError as exc:  # column names are decoded as UTF-8
+            raise TableError(f"{path}: the header line is not UTF-8 text ({exc.reason} at byte {exc.start}); save the file as UTF-8") from exc
         self._file: pa.NativeFile | None = None
 
     def _parse_options(self, handler: Any) -> pa_csv.ParseOptions:
@@ -307,6 +321,22 @@ class JsonlReader(TableReader):
             self._fh.close()
 
 
+def _wide_encoding(path: Path) -> str | None:
+    """UTF-16 or UTF-32, when the file starts with its byte-order mark or has every other byte NUL; else None."""
+    with open(path, "rb") as fh:
+        head = fh.read(512)
+    for bom, name in _WIDE_BOMS:
+        if head.startswith(bom):
+            return name
+    if len(head) >= 8:
+        even, odd = head[0::2], head[1::2]
+        if odd.count(0) > 0.9 * len(odd):
+            return "UTF-16LE"
+        if even.count(0) > 0.9 * len(even):
+            return "UTF-16BE"
+    return None
+
+
 def _parse_line(raw: bytes) -> dict[str, Any] | str:
     """The object on a line, or the reason it is not one."""
     try:
@@ -340,6 +370,7 @@ class XlsxReader(TableReader):
         super().__init__(path, column, chunk_rows)
         import openpyxl  # only XLSX runs pay for importing it
 
+        _refuse_zip_bomb(path)
         try:
             self._book = openpyxl.load_workbook(path, read_only=True, data_only=True)
         except Exception as exc:  # openpyxl raises many types for a damaged file
@@ -381,3 +412,18 @@ class XlsxReader(TableReader):
     def close(self) -> None:
         """Close the workbook."""
         self._book.close()
+
+
+def _refuse_zip_bomb(path: Path) -> None:
+    """TableError for a workbook a part of which would inflate far past any real sheet (openpyxl would hold it in memory)."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            parts = archive.infolist()
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise TableError(f"{path}: not a readable XLSX workbook: {exc}") from exc
+    for part in parts:
+        if part.file_size > XLSX_RATIO_FLOOR and part.file_size > XLSX_MAX_RATIO * max(1, part.compress_size):
+            raise TableError(f"{path}: not read: its part {part.filename} would inflate from {part.compress_size:,} to "
+                             f"{part.file_size:,} bytes (over {XLSX_MAX_RATIO}x: a ZIP bomb, not a worksheet)")
