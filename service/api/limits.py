@@ -6,14 +6,34 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["BodyLimit"]
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+
+__all__ = ["BodyLimit", "BodyTooLarge", "install_body_limit"]
 
 Scope = dict[str, Any]
 Message = dict[str, Any]
 
 
-class _TooLarge(Exception):
-    pass
+class BodyTooLarge(HTTPException):
+    """A streamed body ran past its limit. An HTTPException, because FastAPI answers any other error raised
+    while it reads a body with 400 "error parsing the body"; this one it passes on, to the 413 handler."""
+
+    def __init__(self, limit: int, name: str) -> None:
+        super().__init__(413, f"request body over the {name} limit of {limit} bytes")
+        self.limit = limit
+
+
+def install_body_limit(app: FastAPI, limit_for: Callable[[Scope], tuple[int, str]]) -> None:
+    """Add the BodyLimit middleware and the handler that answers a body stopped mid-stream with the same 413."""
+
+    @app.exception_handler(BodyTooLarge)
+    async def _too_large(_: Request, exc: BodyTooLarge) -> JSONResponse:
+        body = {"error": {"code": "body_too_large", "message": exc.detail, "where": "body", "limit": exc.limit}}
+        return JSONResponse(body, status_code=413, headers={"Connection": "close"})
+
+    app.add_middleware(BodyLimit, limit_for=limit_for)
 
 
 class BodyLimit:
@@ -42,7 +62,7 @@ class BodyLimit:
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > limit:
-                    raise _TooLarge
+                    raise BodyTooLarge(limit, name)
             return message
 
         async def tracked(message: Message) -> None:
@@ -52,7 +72,7 @@ class BodyLimit:
 
         try:
             await self.app(scope, counted, tracked)
-        except _TooLarge:
+        except BodyTooLarge:
             if not started:
                 await _reject(send, limit, name)
 
