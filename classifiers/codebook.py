@@ -344,7 +344,7 @@ def _parse_text(text: str, source: str, kind: str) -> Any:
     try:
         if kind == "json":
             return json.loads(text)
-        return yaml.load(text, Loader=_YamlLoader)  # a SafeLoader subclass: no arbitrary objects
+        return yaml.load(text, Loader=_YamlLoader)  # noqa: S506 - a SafeLoader subclass: no arbitrary objects
     except json.JSONDecodeError as exc:
         where = f"line {exc.lineno}, column {exc.colno}"
         raise _fail(source, [f"JSON syntax error at {where}: {exc.msg}"]) from None

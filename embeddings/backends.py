@@ -135,7 +135,7 @@ def _load_cached_tokenizer(model: Any) -> None:
     path = cache_dir() / f"usem3-tokenizer-{key}.pickle"
     try:
         with path.open("rb") as f:
-            model._sp = pickle.load(f)  # our own file, written below from the package's parser
+            model._sp = pickle.load(f)  # noqa: S301 - our own cache file, written below from the package's parser
         return
     except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError):
         pass

@@ -156,7 +156,7 @@ def finetune_minilm(
     if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / MANIFEST).is_file())):
         raise FileExistsError(f"{out} exists and is not a fine-tuned encoder folder; refusing to replace it")
 
-    rng = random.Random(seed)
+    rng = random.Random(seed)  # noqa: S311 - seeded shuffling for reproducibility, not secrets
     cpu_start = time.process_time()
     torch.manual_seed(seed)
     np.random.seed(seed)

@@ -226,7 +226,7 @@ class JobStore(SqliteStore):
         values["updated_at"] = _now()
         assignments = ", ".join(f"{name} = ?" for name in values)
         with self._write() as db:
-            db.execute(f"UPDATE jobs SET {assignments} WHERE job_id = ?", (*values.values(), job_id))  # column names come from _UPDATABLE only
+            db.execute(f"UPDATE jobs SET {assignments} WHERE job_id = ?", (*values.values(), job_id))  # noqa: S608 - column names come from _UPDATABLE only
         return self.get(job_id)
 
     def requeue_running(self) -> int:

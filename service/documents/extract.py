@@ -308,7 +308,7 @@ def _pdf_outline(reader: Any) -> dict[int, list[str]]:
                 continue
             try:
                 number = reader.get_destination_page_number(item)
-            except Exception:  # noqa: BLE001 - a broken bookmark only loses that heading, never the text
+            except Exception:  # noqa: BLE001, S112 - a broken bookmark only loses that heading, never the text
                 continue
             title = _clean(str(getattr(item, "title", "") or ""))
             if title and number is not None and number >= 0:

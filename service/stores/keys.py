@@ -24,7 +24,7 @@ from autocode.service.stores.sqlite import SqliteStore
 __all__ = ["SCOPES", "KeyInfo", "KeyStore", "KeyStoreError", "default_keys_path", "scope_allows"]
 
 SCOPES = ("read", "write", "admin")
-TOKEN_PREFIX = "ac_"
+TOKEN_PREFIX = "ac_"  # noqa: S105 - the public prefix of every token, not a secret
 MAX_NAME_CHARS = 100
 # last_used_at is for a person deciding which keys are stale, so minute precision is plenty and saves a
 # write (and a WAL fsync) on nearly every request.
@@ -134,7 +134,7 @@ class KeyStore(SqliteStore):
     def list(self) -> list[KeyInfo]:
         """Every key, revoked ones included, oldest first."""
         with self._lock:
-            rows = self._db.execute(f"SELECT {_COLUMNS} FROM keys ORDER BY created_at, key_id").fetchall()
+            rows = self._db.execute(f"SELECT {_COLUMNS} FROM keys ORDER BY created_at, key_id").fetchall()  # noqa: S608 - a constant
         return [KeyInfo(*row) for row in rows]
 
     def revoke(self, key_id: str) -> bool:
@@ -161,7 +161,7 @@ class KeyStore(SqliteStore):
             return None
         key_id = match.group(1)
         with self._lock:
-            row = self._db.execute(f"SELECT {_COLUMNS}, digest FROM keys WHERE key_id = ?", (key_id,)).fetchone()
+            row = self._db.execute(f"SELECT {_COLUMNS}, digest FROM keys WHERE key_id = ?", (key_id,)).fetchone()  # noqa: S608 - constant columns
         stored = row[-1] if row is not None else _DUMMY_DIGEST
         if not hmac.compare_digest(_digest(token), stored) or row is None:
             return None

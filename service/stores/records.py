@@ -37,7 +37,7 @@ _DDL = (
     + "created_at TEXT NOT NULL, updated_at TEXT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS removed (record_id INTEGER PRIMARY KEY, removed_at TEXT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL)",
-    f"INSERT OR IGNORE INTO meta VALUES ('version', 0), ('next_id', {USER_ID_BASE})",
+    f"INSERT OR IGNORE INTO meta VALUES ('version', 0), ('next_id', {USER_ID_BASE})",  # noqa: S608 - a constant int
 )
 
 Reference = Callable[[int], Mapping[str, Any] | None]
@@ -239,7 +239,7 @@ class RecordStore(SqliteStore):
         now = _now()
         values = [json.dumps(list(clean[c]), ensure_ascii=False) if c in LIST_COLUMNS else clean[c] for c in _FIELDS]
         db.execute(
-            f"INSERT INTO records (record_id, {', '.join(_FIELDS)}, created_at, updated_at) "
+            f"INSERT INTO records (record_id, {', '.join(_FIELDS)}, created_at, updated_at) "  # noqa: S608 - column names are _FIELDS, values bound
             f"VALUES (?, {', '.join('?' for _ in _FIELDS)}, ?, ?) ON CONFLICT(record_id) DO UPDATE SET "
             + ", ".join(f"{c} = excluded.{c}" for c in [*_FIELDS, "updated_at"]),
             (record_id, *values, now, now),
