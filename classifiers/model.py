@@ -33,7 +33,7 @@ from autocode.classifiers.methods.zeroshot import ZeroShotClassifier
 from autocode.classifiers.novelty import NoveltyChoice
 from autocode.embeddings import ENCODERS, Encoder, VectorIndex, get_encoder
 from autocode.embeddings.durable import autocode_version, parse_manifest, staged_folder, write_synced
-from autocode.errors import InvalidError
+from autocode.errors import AutocodeError, InvalidError
 
 FORMAT_VERSION = 1
 MANIFEST = "model.json"
@@ -194,6 +194,11 @@ def load_model(path: str | os.PathLike[str], encoder: Encoder | None = None) -> 
         return _rebuild(path, manifest, encoder, codebook)
     except FileNotFoundError as exc:
         raise ModelFormatError(f"{path} is incomplete: {exc.filename} is missing; retrain or restore the model") from None
+    except AutocodeError:
+        raise  # already says what is wrong and where (a bad kNN index, a codebook that does not parse)
+    except ValueError as exc:
+        # A truncated array or garbled JSON beside a good model.json: numpy and json say what, not which folder.
+        raise ModelFormatError(f"{path} is corrupt ({type(exc).__name__}: {exc}); retrain or restore the model") from None
 
 
 def _rebuild(path: Path, manifest: dict[str, Any], encoder: Encoder, codebook: Any) -> Cascade:
