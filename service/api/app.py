@@ -18,7 +18,7 @@ from autocode.service.api.batcher import MicroBatcher
 from autocode.service.api.config import Settings, load_settings
 from autocode.service.api.engine import Engine, NotReady, Target, read_reference
 from autocode.service.api.errors import ERROR_RESPONSES, error_response, install_error_handlers
-from autocode.service.api.limits import install_body_limit
+from autocode.service.api.limits import BodyLimit
 from autocode.service.api.metrics import Metrics, RequestMetrics
 from autocode.service.api.schemas import Health, Readiness
 
@@ -131,7 +131,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             return settings.max_document_bytes * settings.max_documents + 65_536, "documents upload"
         return settings.max_body_bytes, "request body"
 
-    install_body_limit(app, limit_for)
+    app.add_middleware(BodyLimit, limit_for=limit_for)
     return app
 
 

@@ -6,34 +6,14 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
-from starlette.exceptions import HTTPException
-
-__all__ = ["BodyLimit", "BodyTooLarge", "install_body_limit"]
+__all__ = ["BodyLimit"]
 
 Scope = dict[str, Any]
 Message = dict[str, Any]
 
 
-class BodyTooLarge(HTTPException):
-    """A streamed body ran past its limit. An HTTPException, because FastAPI answers any other error raised
-    while it reads a body with 400 "error parsing the body"; this one it passes on, to the 413 handler."""
-
-    def __init__(self, limit: int, name: str) -> None:
-        super().__init__(413, f"request body over the {name} limit of {limit} bytes")
-        self.limit = limit
-
-
-def install_body_limit(app: FastAPI, limit_for: Callable[[Scope], tuple[int, str]]) -> None:
-    """Add the BodyLimit middleware and the handler that answers a body stopped mid-stream with the same 413."""
-
-    @app.exception_handler(BodyTooLarge)
-    async def _too_large(_: Request, exc: BodyTooLarge) -> JSONResponse:
-        body = {"error": {"code": "body_too_large", "message": exc.detail, "where": "body", "limit": exc.limit}}
-        return JSONResponse(body, status_code=413, headers={"Connection": "close"})
-
-    app.add_middleware(BodyLimit, limit_for=limit_for)
+class _TooLarge(Exception):
+    pass
 
 
 class BodyLimit:
@@ -55,24 +35,34 @@ class BodyLimit:
             return
         seen = 0
         started = False
+        over = replaced = False
 
         async def counted() -> Message:
-            nonlocal seen
+            nonlocal seen, over
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > limit:
-                    raise BodyTooLarge(limit, name)
+                    over = True
+                    raise _TooLarge
             return message
 
         async def tracked(message: Message) -> None:
-            nonlocal started
+            nonlocal started, replaced
+            if over and not started:
+                # The app caught the cut-off and answered itself (FastAPI turns any error raised while it
+                # parses a body model into 400 "error parsing the body"): the answer is the limit's 413.
+                started = replaced = True
+                await _reject(send, limit, name)
+                return
+            if replaced:
+                return  # the rest of the app's own answer
             started = started or message["type"] == "http.response.start"
             await send(message)
 
         try:
             await self.app(scope, counted, tracked)
-        except BodyTooLarge:
+        except _TooLarge:
             if not started:
                 await _reject(send, limit, name)
 

@@ -3,8 +3,15 @@
 from __future__ import annotations
 
 import pytest
+from pydantic import BaseModel
 
 from benchmarks.reliability import security
+
+
+class EchoIn(BaseModel):
+    """A body model (module level: FastAPI resolves postponed annotations from the module's names)."""
+
+    text: str
 
 
 def test_key_verification_compares_in_constant_time() -> None:
@@ -23,20 +30,16 @@ def test_a_streamed_json_body_over_the_limit_is_413_not_400() -> None:
     """FastAPI answers any error raised while it parses a body model with 400; the limit must still say 413."""
     from fastapi import FastAPI
     from fastapi.testclient import TestClient
-    from pydantic import BaseModel
 
-    from autocode.service.api.limits import install_body_limit
-
-    class In(BaseModel):
-        text: str
+    from autocode.service.api.limits import BodyLimit
 
     app = FastAPI()
 
     @app.post("/echo")
-    async def echo(body: In) -> dict[str, int]:
+    async def echo(body: EchoIn) -> dict[str, int]:
         return {"chars": len(body.text)}
 
-    install_body_limit(app, lambda scope: (100, "request body"))
+    app.add_middleware(BodyLimit, limit_for=lambda scope: (100, "request body"))
     client = TestClient(app)
     assert client.post("/echo", json={"text": "short"}).json() == {"chars": 5}
 
