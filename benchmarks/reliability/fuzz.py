@@ -225,7 +225,10 @@ def fuzz(server: Server, requests: int, seed: int = 0) -> Tally:
             break
         for op in operations:
             tally.operations.add(op.label)
-            _examples(op, per_round, seed * 1000 + round_no, lambda case, op=op: _one(server, case, op, checks, tally, pool, rng))()
+            try:
+                _examples(op, per_round, seed * 1000 + round_no, lambda case, op=op: _one(server, case, op, checks, tally, pool, rng))()
+            except (Exception, BaseExceptionGroup) as exc:  # noqa: BLE001 - a generator error is recorded, the other operations still run
+                tally.off_schema.append(f"{op.label}: the fuzzer itself failed: {type(exc).__name__}: {str(exc)[:600]}")
     return tally
 
 
@@ -273,7 +276,7 @@ def _send(server: Server, case: Any, op: Any, who: str | None, checks: list[Any]
     tally.note(response.status_code)
     try:
         case.validate_response(response, checks=checks)
-    except Exception as exc:  # noqa: BLE001 - schemathesis raises its own failure groups; each is recorded
+    except (Exception, BaseExceptionGroup) as exc:  # noqa: BLE001 - schemathesis's FailureGroup is a BaseExceptionGroup; each is recorded
         text = f"{op.label} as {who or 'no key'} -> {response.status_code}: {str(exc)[:800]}"
         (tally.server_errors if response.status_code >= 500 else tally.off_schema).append(text)
     with contextlib.suppress(ValueError):

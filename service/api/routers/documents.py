@@ -9,14 +9,15 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 
 from autocode.service.api.auth import require
-from autocode.service.api.errors import ERROR_RESPONSES, ApiError
+from autocode.service.api.errors import ERROR_RESPONSES, ApiError, ErrorBody
 from autocode.service.api.schemas import DocumentOut, DocumentsOut
 from autocode.service.stores.catalogue import ID_PATTERN
 
 router = APIRouter(responses=ERROR_RESPONSES)
 
 
-@router.post("/v1/documents", response_model=DocumentsOut, dependencies=[Depends(require("read"))], tags=["documents"])
+@router.post("/v1/documents", response_model=DocumentsOut, dependencies=[Depends(require("read"))], tags=["documents"],
+             responses={415: {"model": ErrorBody, "description": "A file of a type other than those listed"}})
 async def code_documents_route(
     request: Request,
     files: Annotated[list[UploadFile], File(description="One or more documents: .pdf, .docx, .html, .htm, .txt, .md.")],
