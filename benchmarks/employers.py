@@ -12,10 +12,13 @@ Reference: the shipped gazetteer as it is (load_gazetteer()), which keeps only t
 division, GICS sector and country come from the gazetteer build's own code (scripts/gazetteer: the same builders,
 run with that part let in). Known queries are informal variants of shipped records, written by rules of this file
 (lower case, typo, acronym, first words, abbreviations, a place appended), not by the alias rules, with a different
-seed for calibration and test. --fit fits ResolverParams on the calibrate queries only (match coefficients and the
-acceptance threshold, thresholds.choose_threshold's point-estimate rule, on all of them; sector and country knots on the
-unseen companies); --confidence resolves the calibrate queries with the shipped parameters and writes the row
-confidence table (classifiers/employers/confidence.py) from them; the figures are always read on the test queries.
+seed for calibration and test. Held-out organisations are queried only where their ROR type states the sector
+(education, healthcare, government, facility, archive, nonprofit, funder): for a "company" record the build guesses
+the section from the name's words, which is no truth to measure against. --fit fits ResolverParams on the calibrate
+queries only (match coefficients and the acceptance threshold, thresholds.choose_threshold's point-estimate rule, on
+all of them; sector and country knots on the unseen companies); --confidence resolves the calibrate queries with the
+shipped parameters and writes the row confidence table (classifiers/employers/confidence.py) from them; the figures
+are always read on the test queries.
 The name index over the whole gazetteer is encoded once and cached (AUTOCODE_HOME or the temp folder).
 """
 
@@ -56,6 +59,8 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "data"
 TRUTH = ["record_id", "name", "source", "city", "isic_section", "isic_division", "gics_sector", "country",
          "region", "group"]
+# Bumped when held_out()'s frame changes shape, so an older cache is not read.
+HOLDOUT_FORMAT = "2: basis"
 # ROR types reported apart (the type that gave the record its ISIC section, holdout organisations only).
 ORG_GROUPS = {"ror_type:education": "education", "ror_type:healthcare": "healthcare",
               "ror_type:government": "government"}
@@ -166,17 +171,19 @@ def held_out(shared: Path = SHARED) -> tuple[pd.DataFrame, set[tuple[str, str]]]
         orgs, _ = organisations.build_organisations(shared / "organisations.csv", geo, {})
     orgs["part"] = [part_of("organisations", rid) for rid in orgs["source_id"]]
     orgs = orgs[orgs["part"] != "gazetteer"]
-    orgs = orgs.assign(group=[ORG_GROUPS.get(b, "other") for b in orgs["isic_basis"]])
+    orgs = orgs.assign(group=[ORG_GROUPS.get(b, "other") for b in orgs["isic_basis"]], basis=orgs["isic_basis"])
     frames.append(orgs)
     rows = pd.concat(frames, ignore_index=True).to_dict("records")
     mods["build"].fill_gics_from_isic([r for r in rows if r["source"] == "companies"], True)
     mods["build"].fill_gics_from_isic([r for r in rows if r["source"] == "organisations"], False)
-    return pd.DataFrame(rows)[[*TRUTH, "domain", "part"]], held_keys
+    frame = pd.DataFrame(rows)
+    frame["basis"] = frame["basis"].fillna("source")  # companies: the source's own industry
+    return frame[[*TRUTH, "domain", "part", "basis"]], held_keys
 
 
 def held_out_cached(cache: Path, shared: Path = SHARED) -> tuple[pd.DataFrame, set[tuple[str, str]]]:
     """held_out(), kept in `cache` under a hash of everything it reads (the two CSV files, the builders, their tables)."""
-    digest = hashlib.sha256()
+    digest = hashlib.sha256(HOLDOUT_FORMAT.encode())
     inputs = [shared / "companies.csv", shared / "organisations.csv", *sorted((REPO / "scripts").rglob("*.py")),
               *sorted((REPO / "data" / "crosswalks").glob("*")), *sorted((REPO / "data" / "employers").glob("*.csv"))]
     for path in inputs:
@@ -263,7 +270,9 @@ def make_queries(gaz: pd.DataFrame, unseen: pd.DataFrame, n_known: int, n_unseen
         text, rule = informal_variant(row, rng, ok, country)
         rows.append(("known", rule, text, int(row["record_id"])))
     companies = unseen[(unseen.source == "companies") & (unseen.isic_section != "")]
-    orgs = unseen[unseen.source == "organisations"]
+    # Only organisations whose ROR type states the sector: a "company" or "other" record's section is our own guess from
+    # its name's words (or empty), so it cannot be the truth ("Pernod Ricard (France)" would count its beverages wrong).
+    orgs = unseen[(unseen.source == "organisations") & unseen.basis.str.startswith("ror_type:")]
     sample = pd.concat([companies.sample(min(n_unseen, len(companies)), random_state=seed),
                         orgs.sample(min(n_unseen, len(orgs)), random_state=seed)])
     for i, (_, row) in enumerate(sample.iterrows()):
@@ -520,8 +529,9 @@ def main(argv: list[str] | None = None) -> None:
         t_cal = time.time() - t
     res.params, res.accept_threshold = params, params.accept_threshold
     if args.confidence:
+        # Another draw than --fit's (seed + 1): other variants of the known records, other halves written informally.
         cal_q = make_queries(gaz, held[(held.part == "calibrate") & ~held.record_id.isin(leaked)], args.calibrate,
-                             args.calibrate, args.seed + 1)
+                             args.calibrate, args.seed + 2)
         write_confidence_table(evaluate(res, cal_q, truth), REPO / "data" / "employers" / CONFIDENCE_TABLE, args)
         res.row_confidence_ = RowConfidence.fit(load_table(), res.target_accuracy)
     queries = make_queries(gaz, held[(held.part == "test") & ~held.record_id.isin(leaked)], args.limit, args.limit, args.seed)
