@@ -24,7 +24,7 @@ from benchmarks.reliability.fuzz import Server, served
 
 PART = "soak"
 RATE = 200.0
-CONNECTIONS = 48
+CONNECTIONS = 192  # in flight at once: at ~0.7 s an answer under load, 200/s needs about 140 (Little's law)
 CODEBOOK = "employer-support"
 EMPLOYERS = ["DBS", "dbs bank", "Singapore Airlines", "SIA", "NUS", "national university of singapore", "Grab", "Sea Ltd",
              "OCBC", "uob", "Keppel", "Singtel", "Changi Airport Group", "my own shop", "self-employed", "Tan Tock Seng Hospital",
