@@ -23,6 +23,7 @@ import errno
 import os
 import secrets
 import shutil
+import socket
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -176,6 +177,29 @@ def write_text_atomic(
     write_bytes_atomic(path, text.encode(encoding), tag, mode=mode, sync_folder=sync_folder)
 
 
+# In stage names, so a sweep on a shared disk only judges stages this machine's processes made.
+_HOST = "".join(c for c in socket.gethostname() if c.isalnum())[:32] or "host"
+
+
+def _sweep_dead_stages(path: Path) -> None:
+    """Remove the temporary folders that saves of `path` killed mid-write left behind (their process is gone)."""
+    for stage in path.parent.glob(f".{path.name}.tmp-{_HOST}-*-*"):
+        pid = stage.name.removeprefix(f".{path.name}.tmp-{_HOST}-").split("-", 1)[0]
+        if not pid.isdigit() or _alive(int(pid)):
+            continue
+        shutil.rmtree(stage, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's process: alive
+    return True
+
+
 @contextlib.contextmanager
 def staged_folder(path: str | os.PathLike[str], *, sync_files: bool = False) -> Iterator[Path]:
     """Yield a new temporary folder beside `path`; on success it is fsynced and swapped into place, else removed.
@@ -185,7 +209,8 @@ def staged_folder(path: str | os.PathLike[str], *, sync_files: bool = False) -> 
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.parent / f".{path.name}.tmp-{uuid.uuid4().hex[:12]}"
+    _sweep_dead_stages(path)
+    tmp = path.parent / f".{path.name}.tmp-{_HOST}-{os.getpid()}-{uuid.uuid4().hex[:12]}"
     tmp.mkdir()
     try:
         yield tmp

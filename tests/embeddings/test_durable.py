@@ -150,3 +150,25 @@ def test_staged_folder_syncs_every_file_on_request(tmp_path: Path, monkeypatch: 
             (tmp / "d").mkdir()
             (tmp / "d" / "b").write_text("b")
     assert sorted(synced) == ["a", "b"]
+
+
+def test_a_save_sweeps_the_stages_of_killed_saves_and_keeps_a_live_ones(tmp_path: Path) -> None:
+    # A SIGKILLed save leaves its stage folder (a real child process, killed, plays the killed save).
+    import subprocess
+    import sys
+
+    from autocode.embeddings.durable import _HOST
+
+    target = tmp_path / "index"
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    dead = tmp_path / f".index.tmp-{_HOST}-{child.pid}-0123456789ab"
+    live = tmp_path / f".index.tmp-{_HOST}-{os.getpid()}-ba9876543210"
+    other_host = tmp_path / f".index.tmp-elsewhere-{child.pid}-0123456789ab"
+    for stage in (dead, live, other_host):
+        stage.mkdir()
+        (stage / "part").write_bytes(b"x")
+    with staged_folder(target) as tmp:
+        (tmp / "ids.npy").write_bytes(b"new")
+    assert (target / "ids.npy").read_bytes() == b"new"
+    assert not dead.exists() and live.exists() and other_host.exists()
