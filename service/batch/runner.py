@@ -44,6 +44,7 @@ from autocode.service.batch.state import (
     load_state,
     locked,
     make_job_key,
+    memo_path,
     part_path,
     save_state,
     work_dir_for,
@@ -244,6 +245,7 @@ class _Run:
                 total = reader.estimated_rows()
                 bar.update(task, total=total)
                 if index < state.chunks_done:
+                    self._recall(index)
                     seen += len(chunk.cells)
                     bar.update(task, completed=seen)
                     self.on_progress(seen, total)
@@ -299,6 +301,10 @@ class _Run:
         table = chunk.table
         for (name, kind), values in zip(self.prefixed.items(), columns.values(), strict=True):
             table = table.append_column(pa.field(name, kind), pa.array(values, kind))
+        decided = {"key": pa.array(new, pa.string())}
+        decided.update({name: pa.array([self.memo[k].get(name) for k in new], kind) for name, kind in self.fields.items()})
+        with atomic_file(memo_path(self.work, index), "tmp") as tmp:
+            pq.write_table(pa.table(decided), tmp)
         with atomic_file(part_path(self.work, index), "tmp") as tmp:
             pq.write_table(table, tmp)
         review = columns.get("needs_review")
@@ -312,8 +318,21 @@ class _Run:
         lines += [f"row {first_row + i}: {reason}" for i, reason in invalid.items()]
         self._issues(lines)
         save_state(self.work, state)
+        self._bound_memo()
+
+    def _bound_memo(self) -> None:
         while len(self.memo) > self.memo_limit:
             self.memo.pop(next(iter(self.memo)))  # oldest first: bounds memory on endless distinct texts
+
+    def _recall(self, index: int) -> None:
+        """Take back the decisions a finished chunk made first, so a resumed run decides the rest in the same calls
+        (same batches, so the same floats) as a run never interrupted; a part from before memo files is decided anew."""
+        path = memo_path(self.work, index)
+        if not path.exists():
+            return
+        decided = pq.read_table(path).to_pylist()
+        self.memo.update((row.pop("key"), row) for row in decided)
+        self._bound_memo()
 
     def _check_stop(self) -> None:
         # Raised before any of the chunk is saved, so the saved state still ends at the last whole chunk.

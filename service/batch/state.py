@@ -73,6 +73,11 @@ def part_path(work: Path, index: int) -> Path:
     return work / f"part-{index:06d}.parquet"
 
 
+def memo_path(work: Path, index: int) -> Path:
+    """Where the decisions first made in chunk `index` are kept (key + fields), for a resumed run to recall."""
+    return work / f"memo-{index:06d}.parquet"
+
+
 def load_state(work: Path, job_key: str) -> RunState | None:
     """The saved state when it belongs to this job and every part it counts is there; else None."""
     try:

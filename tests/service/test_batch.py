@@ -280,3 +280,34 @@ def test_cli_writes_next_to_the_input_by_default_and_refuses_to_overwrite_it(tmp
     assert neither.exit_code == 2 and "--codebook" in neither.output
     model = runner.invoke(app, ["code", str(source), "-c", "support", "--model", str(tmp_path / "no-model")])
     assert model.exit_code == 2 and "model" in model.output
+
+
+def test_a_resumed_run_decides_in_the_same_calls_as_an_uninterrupted_one(tmp_path: Path) -> None:
+    # Unit test of the bookkeeping (a fake decider): its fields carry the size of the call that decided a text, as a
+    # real encoder's last digits depend on its batch. A resume must recall what finished chunks decided, not redo it.
+    source = tmp_path / "s.csv"
+    # Rows 0-29 hold 7 answers; later, every even row repeats one of them and every odd row is new.
+    texts = [f"answer {i % 7}" if i < 30 or i % 2 == 0 else f"answer {i}" for i in range(60)]
+    source.write_text("id,text\n" + "".join(f"{i},{t}\n" for i, t in enumerate(texts)), encoding="utf-8")
+
+    def by_batch(texts: list[str]) -> list[dict[str, object]]:
+        return [{"code": t, "label": t, "confidence": 1.0 / len(texts), "method": "fake", "needs_review": False,
+                 "evidence": "[]"} for t in texts]
+
+    whole = run_batch(source, "text", by_batch, tmp_path / "whole.csv", job_key="whole", chunk_rows=10)
+    calls = []
+
+    def killed_on_third_call(texts: list[str]) -> list[dict[str, object]]:
+        calls.append(texts)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return by_batch(texts)
+
+    with pytest.raises(BatchInterrupted):
+        run_batch(source, "text", killed_on_third_call, tmp_path / "resumed.csv", job_key="resumed", chunk_rows=10)
+    decide = Counting(by_batch)
+    resumed = run_batch(source, "text", decide, tmp_path / "resumed.csv", job_key="resumed", resume=True, chunk_rows=10)
+    assert resumed.resumed_from_row == 40 and whole.rows == resumed.rows == 60
+    # The repeated answers were recalled from the finished chunks, not decided again in bigger calls.
+    assert [len(call) for call in decide.calls] == [5, 5]
+    assert (tmp_path / "resumed.csv").read_bytes() == (tmp_path / "whole.csv").read_bytes()
