@@ -23,7 +23,6 @@ import errno
 import os
 import secrets
 import shutil
-import socket
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -178,7 +177,8 @@ def write_text_atomic(
 
 
 # In stage names, so a sweep on a shared disk only judges stages this machine's processes made.
-_HOST = "".join(c for c in socket.gethostname() if c.isalnum())[:32] or "host"
+# os.uname, not socket.gethostname: the encoder's no-network test refuses any socket call, this one included.
+_HOST = "".join(c for c in os.uname().nodename if c.isalnum())[:32] or "host"
 
 
 def _sweep_dead_stages(path: Path) -> None:
