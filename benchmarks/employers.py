@@ -371,8 +371,8 @@ def fit_params(resolver: EmployerResolver, queries: pd.DataFrame, truth: pd.Data
                    country_knots=country_knots)
 
 
-def write_confidence_table(ev: pd.DataFrame, path: Path, args: argparse.Namespace) -> None:
-    """Write the row confidence table (kind, group, raw, right) of resolved calibrate queries, atomically."""
+def write_confidence_table(ev: pd.DataFrame, path: Path, args: argparse.Namespace, target: float) -> RowConfidence:
+    """Write the row confidence table (kind, group, raw, right) of resolved calibrate queries, atomically; its fit."""
     right = (ev.section_ok & ev.country_ok).astype(int)
     table = pd.DataFrame({"kind": np.where(ev.accepted, "match", "inferred"), "group": ev.table_group,
                           "raw": ev.raw_row.astype(float).round(4), "right": right})
@@ -381,10 +381,11 @@ def write_confidence_table(ev: pd.DataFrame, path: Path, args: argparse.Namespac
               "not hold), resolved with the shipped parameters. raw: the row's raw confidence; right: 1 when its ISIC "
               "section\n# and country were both right. Read by classifiers/employers/confidence.py. No names: scores only.\n")
     write_text_atomic(path, header + table.to_csv(index=False, lineterminator="\n"))
-    fitted = RowConfidence.fit(load_table(path), 0.95)
+    fitted = RowConfidence.fit(load_table(path), target)  # read back as the resolver reads it
     for kind in fitted.cuts:
         groups = ", ".join(f"{g} {c['threshold']:.4f}" for g, c in fitted.choices[kind].items())
-        print(f"confidence table {path.name}: {kind}: auto-coding cut at 0.95 {fitted.cuts[kind]:.4f} ({groups})")
+        print(f"confidence table {path.name}: {kind}: auto-coding cut at {target} {fitted.cuts[kind]:.4f} ({groups})")
+    return fitted
 
 
 def known_pool(ref: pd.DataFrame) -> pd.DataFrame:
@@ -532,8 +533,9 @@ def main(argv: list[str] | None = None) -> None:
         # Another draw than --fit's (seed + 1): other variants of the known records, other halves written informally.
         cal_q = make_queries(gaz, held[(held.part == "calibrate") & ~held.record_id.isin(leaked)], args.calibrate,
                              args.calibrate, args.seed + 2)
-        write_confidence_table(evaluate(res, cal_q, truth), REPO / "data" / "employers" / CONFIDENCE_TABLE, args)
-        res.row_confidence_ = RowConfidence.fit(load_table(), res.target_accuracy)
+        res.row_confidence_ = write_confidence_table(evaluate(res, cal_q, truth),
+                                                     REPO / "data" / "employers" / CONFIDENCE_TABLE, args,
+                                                     res.target_accuracy)
     queries = make_queries(gaz, held[(held.part == "test") & ~held.record_id.isin(leaked)], args.limit, args.limit, args.seed)
     t = time.time()
     ev = evaluate(res, queries, truth)

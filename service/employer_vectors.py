@@ -56,11 +56,8 @@ def shipped_folder() -> Path:
 
 
 def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
     with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 def save_vectors(index: VectorIndex, folder: Path, *, encoder_key: str, reference: str, index_format: str) -> dict[str, Any]:

@@ -43,11 +43,8 @@ def _env(home: Path, **extra: str) -> dict[str, str]:
 
 def sha256(path: Path) -> str:
     """The file's SHA-256, hex."""
-    digest = hashlib.sha256()
     with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+        return hashlib.file_digest(fh, "sha256").hexdigest()
 
 
 def _kill(proc: subprocess.Popen[bytes]) -> None:
