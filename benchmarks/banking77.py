@@ -12,7 +12,7 @@ their test answers must go to review).
 
 Every hyper-parameter is chosen by cross-validation on the training rows (the Cascade does its
 own; the logistic-regression baseline picks C by 5-fold CV). test.csv is used only to score.
-Texts are embedded once up front (all-MiniLM-L6-v2), so the times are fit + predict on cached vectors.
+Texts are embedded once up front (all-MiniLM-L6-v2 unless --encoder), so the times are fit + predict on cached vectors.
 """
 
 from __future__ import annotations
@@ -133,13 +133,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=0, help="seed for drawing the few-shot examples")
     parser.add_argument("--target", type=float, default=0.95, help="target accuracy of the auto-coded part")
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="folder holding train.csv and test.csv")
+    parser.add_argument("--encoder", default="minilm", help="minilm (ONNX fp32), minilm-int8, minilm-torch or use-multilingual")
     args = parser.parse_args(argv)
     shots, full = args.shots, args.full
     if shots is None and not full:
         shots, full = [8, 32], True
     train = pd.read_csv(args.data / "train.csv")
     test = pd.read_csv(args.data / "test.csv")
-    encoder = get_encoder("minilm")
+    encoder = get_encoder(args.encoder)
     start = time.perf_counter()
     encoder.encode(train.text.tolist() + test.text.tolist())
     print(f"banking77: {len(train)} train / {len(test)} test texts, {train.category.nunique()} intents; "

