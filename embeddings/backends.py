@@ -89,6 +89,7 @@ class USEMultilingualBackend:
     dim = 512
     # USE is a CNN/DAN model with no hard window; long texts are still chunked for a sharper signal.
     max_tokens = 256
+    texts_per_call = 4096  # the package micro-batches by token budget
 
     def __init__(self, threads: int = 2) -> None:
         force_offline()

@@ -26,10 +26,12 @@ DEFAULT_ENCODER = "minilm"
 class Encoder:
     """Encodes texts to L2-normalised float32 vectors; a text is encoded at most once per process."""
 
-    def __init__(self, backend: Backend, key: str, batch_size: int = 256, cache_limit: int = 200_000) -> None:
+    def __init__(self, backend: Backend, key: str, batch_size: int | None = None, cache_limit: int = 200_000) -> None:
         self.backend = backend
         self.key = key
-        self.batch_size = batch_size
+        # Texts per backend call: backends that batch by token budget themselves (USE, ONNX) take thousands at once,
+        # so their micro-batches group lengths across the whole call instead of within slices of 256.
+        self.batch_size = batch_size or int(getattr(backend, "texts_per_call", 256))
         # Bounded so a run over millions of distinct texts keeps flat memory; batch runs also memoise
         # decisions per text, so an evicted vector is only re-encoded if a later call asks for it again.
         self.cache_limit = cache_limit

@@ -19,6 +19,8 @@ _MAX_ROWS = 128
 class OnnxMiniLMBackend:
     """The packaged MiniLM exported to ONNX (autocode.embeddings.onnx_export), fp32 or int8."""
 
+    texts_per_call = 4096  # encode_batch groups them by length and token budget itself
+
     def __init__(self, quantised: bool = False, threads: int | None = None) -> None:
         force_offline()
         import onnxruntime as ort
