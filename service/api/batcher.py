@@ -107,9 +107,12 @@ class MicroBatcher:
             # has just answered more requests than are waiting now, those clients are about to ask again: wait
             # one window for them rather than run the few waiting alone (under 32 clients, calls alternated
             # 1 text / 31 texts, and the lone text cost a third of the full call).
+            # A lone text after a lone call is one client asking in turn: no one else is coming, so it runs at
+            # once (the window alone was most of a one-text request's 16 ms p50 with the int8 encoder).
+            solo = self._last_call <= 1 and self._waiting_texts == 1
             refill = self._waiting_texts < self._last_call
             self._goal = min(self._last_call, self.max_batch) if refill else self.max_batch
-            delay = self.window_s if refill else self._pending[0].arrived + self.window_s - loop.time()
+            delay = 0.0 if solo else self.window_s if refill else self._pending[0].arrived + self.window_s - loop.time()
             self._last_call = 0
             if delay > 0 and self._waiting_texts < self._goal:
                 self._full.clear()

@@ -150,3 +150,25 @@ def test_micro_batcher_waits_for_answered_clients_instead_of_running_a_straggler
 
     asyncio.run(scenario())
     assert calls == [["a", "b", "c"], ["s", "d", "e"]]
+
+
+def test_micro_batcher_runs_a_lone_client_at_once() -> None:
+    # One client asking in turn has no one to wait for: after its first call, no request sits out the window.
+    def fake_decider(texts: list[str]) -> list[str]:  # a stand-in model: timing bookkeeping only
+        return texts
+
+    async def scenario() -> list[float]:
+        batcher = MicroBatcher(ThreadPoolExecutor(1), Metrics(), window_s=0.5, max_batch=100)
+        batcher.start()
+        try:
+            took = []
+            for text in "abcd":
+                t0 = time.monotonic()
+                await batcher.submit("t", fake_decider, [text])
+                took.append(time.monotonic() - t0)
+            return took
+        finally:
+            await batcher.stop()
+
+    took = asyncio.run(scenario())
+    assert max(took) < 0.25, took  # a window would make each at least 0.5 s
