@@ -22,10 +22,13 @@ def code_docs(
     include: Annotated[list[str] | None, typer.Option(help="Only paths matching this glob (repeatable).")] = None,
     exclude: Annotated[list[str] | None, typer.Option(help="Leave out paths matching this glob (repeatable).")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Code only documents not decided by an earlier run of this job.")] = False,
-    workers: Annotated[int, typer.Option(min=0, help="Processes extracting text (0: in this process).")] = 2,
+    workers: Annotated[int, typer.Option(min=0, help="Processes extracting text (0: in this process); with --engine ray "
+                                                     "also the actors coding, each loading the model once.")] = 2,
     max_bytes: Annotated[int, typer.Option(min=1, help="Larger files are reported, not read.")] = 50_000_000,
     max_pages: Annotated[int, typer.Option(min=1, help="PDFs with more pages are reported, not read.")] = 2_000,
     encoder: Annotated[str, typer.Option(help="Encoder for --codebook: minilm or use-multilingual.")] = "minilm",
+    engine: Annotated[str, typer.Option(help="local, or ray: the batches of chunks coded on a Ray actor pool.")] = "local",
+    address: Annotated[str | None, typer.Option(help="With --engine ray: a running Ray cluster (default: start one here).")] = None,
 ) -> None:
     """Code documents: codes, confidence, review flag and the page, heading and passage that decided."""
     import pandas as pd
@@ -34,10 +37,14 @@ def code_docs(
     from autocode.errors import AutocodeError
     from autocode.service.builder import build_base, source_for
     from autocode.service.documents.extract import find_documents
-    from autocode.service.documents.runner import DOC_COLUMNS, code_documents
+    from autocode.service.documents.runner import DOC_COLUMNS, DecideBatches, local_decide, run_documents
     from autocode.service.paths import autocode_home
     from autocode.service.tables.formats import table_format, write_table_atomic
 
+    if engine not in ("local", "ray"):
+        fail(f"--engine must be local or ray, got {engine!r}")
+    if engine == "ray" and workers < 1:
+        fail("--engine ray needs --workers 1 or more: the actors that code")
     try:
         table_format(output)
         if sections is not None:
@@ -48,7 +55,16 @@ def code_docs(
         fail(str(exc))
     if not paths:
         fail(f"no documents (.pdf, .docx, .html, .htm, .txt, .md) in {', '.join(map(str, inputs))}")
-    cascade = build_base(source, encoder)
+    on_ray = None
+    if engine == "ray":
+        from autocode.service.cli.ray_code import documents_on_ray
+
+        chunker, on_ray = documents_on_ray(source, codebook=codebook, model=model, encoder=encoder, address=address,
+                                           workers=workers)
+        decide: DecideBatches = on_ray
+    else:
+        cascade = build_base(source, encoder)
+        chunker, decide = cascade.encoder, local_decide(cascade)
     # The job is (what decides, where it writes): a folder that grew since is resumed, its new documents coded.
     job = hashlib.sha256(f"{source.identity(encoder)}\x1f{output.resolve()}".encode()).hexdigest()[:16]
     work = autocode_home() / "work" / f"docs-{job}.jsonl"
@@ -56,9 +72,9 @@ def code_docs(
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[pages]} pages"),
                   TimeRemainingColumn(), console=err, transient=True) as bar:
         task = bar.add_task("documents", total=len(paths), pages=0)
-        run = code_documents(paths, cascade, work=work, resume=resume, workers=workers, max_bytes=max_bytes,
-                             max_pages=max_pages,
-                             progress=lambda done, total, pages: bar.update(task, completed=done, pages=pages))
+        run = run_documents(paths, chunker, decide, work=work, resume=resume, workers=workers, max_bytes=max_bytes,
+                            max_pages=max_pages,
+                            progress=lambda done, total, pages: bar.update(task, completed=done, pages=pages))
     frame = pd.DataFrame(run.rows, columns=list(DOC_COLUMNS))
     chunks = pd.DataFrame(run.sections)
     for table, column in ((frame, "page"), (frame, "pages"), (chunks, "page")):
@@ -77,6 +93,8 @@ def code_docs(
     console.print(f"documents {run.documents} · coded {run.coded} · sent to review {run.needs_review} · "
                   f"not readable {run.failed}" + (f" · from the earlier run {run.resumed}" if run.resumed else "")
                   + f" · {run.pages} pages · {run.seconds:.1f}s · wrote {output}" + (f" and {sections}" if sections else ""))
+    if on_ray is not None:
+        console.print(f"engine ray: {on_ray.batches} batches in {on_ray.calls} calls on {min(workers, on_ray.calls)} actor(s)")
 
 
 def train_docs(

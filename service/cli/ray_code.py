@@ -1,5 +1,5 @@
-"""`--engine ray` for `autocode code` and `autocode employers`: the distinct answers decided on Ray, every row written
-by the local runner."""
+"""`--engine ray` for `autocode code`, `autocode employers` and `autocode code-docs`: the distinct answers (or the
+documents' batches) decided on Ray, every row written by the local runner."""
 
 from __future__ import annotations
 
@@ -13,8 +13,10 @@ import typer
 from autocode.service.cli.common import console, err, fail
 
 if TYPE_CHECKING:
-    from autocode.service.batch.ray_engine import DeciderSpec, RayDecisions
+    from autocode.embeddings import Encoder
+    from autocode.service.batch.ray_engine import DeciderSpec, RayDecisions, RayDocuments
     from autocode.service.batch.runner import BatchSummary
+    from autocode.service.builder import Source
 
 SUFFIXES = (".csv", ".tsv", ".parquet", ".jsonl")
 
@@ -88,19 +90,42 @@ def code_on_ray(data: Path, column: str, *, codebook: str | None, model: Path | 
 def employers_on_ray(data: Path, column: str, *, output: Path, resume: bool, chunk_rows: int, address: str | None,
                      workers: int) -> None:
     """`autocode employers --engine ray`: each actor builds the employer resolver once; the local engine's output."""
+    from autocode.service import employer_engine
     from autocode.service.batch.ray_engine import DeciderSpec
     from autocode.service.cli.employers import employer_fields, print_summary
-    from autocode.service.employer_engine import default_store, engine_identity
     from autocode.service.paths import autocode_home
 
     def job() -> tuple[DeciderSpec, str]:
-        # The actors open the same AUTOCODE_HOME, so they see the records (and the cached name index) the driver does.
-        return DeciderSpec(employers=True, home=str(autocode_home())), engine_identity(default_store())
+        # The actors open the same AUTOCODE_HOME, so they see the records (and the cached name index) the driver does,
+        # and resolve against the driver's reference.
+        return (DeciderSpec(employers=True, home=str(autocode_home()), reference=employer_engine.reference_records),
+                employer_engine.engine_identity(employer_engine.default_store()))
 
     summary, distinct = on_ray(data, column, output, job, fields=employer_fields(), resume=resume, chunk_rows=chunk_rows,
                                address=address, workers=workers)
     print_summary(summary)
     console.print(f"engine ray: {distinct:,} distinct answers on {workers} actor(s)")
+
+
+def documents_on_ray(source: Source, *, codebook: str | None, model: Path | None, encoder: str, address: str | None,
+                     workers: int) -> tuple[Encoder, RayDocuments]:
+    """`autocode code-docs --engine ray`: the encoder that chunks here, and the runner's `decide` on the actor pool."""
+    from autocode.classifiers.model import read_manifest
+    from autocode.embeddings import get_encoder
+    from autocode.service.batch.ray_engine import DeciderSpec, RayDocuments, start_ray
+    from autocode.service.paths import autocode_home
+
+    # The driver only counts tokens to chunk; a model chunks by the encoder it was trained with, as load_model picks.
+    manifest = read_manifest(source.folder) if source.folder else None
+    chunker = get_encoder(str(manifest["encoder"]["key"]) if manifest else encoder)
+    # A multi-label model scores each document's clauses too (Cascade's clauses setting, on by default).
+    settings = manifest["settings"] if manifest else {}
+    clauses = bool(settings.get("multi_label")) and bool(settings.get("clauses", True))
+    start_ray(address, workers)
+    err.print(f"Ray: coding the documents' batches on {workers} actor(s) once all are read")
+    spec = DeciderSpec(codebook=codebook, model=str(Path(model).resolve()) if model else None, encoder=encoder,
+                       documents=True, home=str(autocode_home()))
+    return chunker, RayDocuments(spec, workers, clauses=clauses)
 
 
 def _named(name: str) -> Callable[[str], None]:

@@ -11,17 +11,21 @@ import hashlib
 import json
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from autocode.embeddings import Encoder
+from autocode.embeddings.chunking import Chunk
 from autocode.service.documents.chunks import Passage, passages
 from autocode.service.documents.extract import Document, DocumentError, extract_all
 
-__all__ = ["DOC_COLUMNS", "DocRun", "code_documents", "document_key"]
+__all__ = ["DOC_COLUMNS", "DecideBatches", "DocRun", "Pending", "code_batch", "code_documents", "document_key",
+           "local_decide", "run_documents"]
 
 DOC_COLUMNS = ("path", "kind", "pages", "characters", "chunks", "codes", "labels", "confidence", "needs_review", "method",
                "page", "section", "passage", "evidence", "error")
@@ -64,6 +68,34 @@ def _done(work: Path | None) -> dict[str, dict[str, Any]]:
     return found
 
 
+@dataclass(frozen=True)
+class Pending:
+    """A document read and chunked, waiting for its batch to be coded: only what coding it needs."""
+
+    path: Path
+    kind: str
+    pages: int | None
+    characters: int
+    text: str  # the document's text, its chunks joined
+    parts: list[Passage]
+
+    def to_json(self) -> dict[str, Any]:
+        """Plain values, to ship to a worker that codes the batch."""
+        return {"path": str(self.path), "kind": self.kind, "pages": self.pages, "characters": self.characters,
+                "text": self.text, "parts": [[p.chunk.index, p.chunk.start, p.chunk.end, p.chunk.text, p.page, p.heading]
+                                             for p in self.parts]}
+
+    @classmethod
+    def from_json(cls, got: dict[str, Any]) -> Pending:
+        """The inverse of to_json."""
+        parts = [Passage(Chunk(index, start, end, text), page, heading) for index, start, end, text, page, heading in got["parts"]]
+        return cls(Path(got["path"]), got["kind"], got["pages"], got["characters"], got["text"], parts)
+
+
+# Decides batches in order: each batch's entries ({"row", "sections"}), one per document of the batch.
+DecideBatches = Callable[[Iterable[list[Pending]]], Iterable[list[dict[str, Any]]]]
+
+
 def code_documents(
     paths: Sequence[Path],
     cascade: Any,
@@ -76,6 +108,31 @@ def code_documents(
     progress: Callable[[int, int, int], None] | None = None,  # (documents done, of all, pages read so far)
 ) -> DocRun:
     """Code every document in `paths` with `cascade` (a Cascade: it pools the chunks); see the module docstring."""
+    return run_documents(paths, cascade.encoder, local_decide(cascade), work=work, resume=resume, workers=workers,
+                         max_bytes=max_bytes, max_pages=max_pages, progress=progress)
+
+
+def local_decide(cascade: Any) -> DecideBatches:
+    """Each batch coded here, by `cascade`, as it is read: the local engine."""
+    return lambda batches: (code_batch(cascade, batch) for batch in batches)
+
+
+def run_documents(
+    paths: Sequence[Path],
+    encoder: Encoder,
+    decide: DecideBatches,
+    *,
+    work: Path | None = None,
+    resume: bool = False,
+    workers: int = 2,
+    max_bytes: int = 50_000_000,
+    max_pages: int = 2_000,
+    progress: Callable[[int, int, int], None] | None = None,
+) -> DocRun:
+    """code_documents with the coding left to `decide`: `encoder` chunks, `decide` codes the batches (here or on Ray).
+
+    The batches are the same whoever decides: documents in input order, cut once they hold BATCH_CHUNKS chunks.
+    """
     began = time.perf_counter()
     run = DocRun(documents=len(paths))
     done = _done(work) if resume else {}
@@ -85,44 +142,40 @@ def code_documents(
     todo = [p for p in paths if keys[p] not in done]
     run.resumed = len(paths) - len(todo)
     results: dict[str, dict[str, Any]] = {k: v for k, v in done.items() if k in set(keys.values())}
-    pending: list[tuple[Path, Document, str, list[Passage]]] = []
-    pending_chunks = 0
-    finished = run.resumed
-    pages_read = 0
+    planned: deque[list[Pending]] = deque()  # batches handed to `decide`, not yet back
 
-    def flush() -> None:
-        nonlocal pending, pending_chunks, finished
-        if not pending:
-            return
-        for path, entry in zip([p for p, *_ in pending], _code_batch(cascade, pending), strict=True):
-            results[keys[path]] = entry
-            _append(work, {**entry, "key": keys[path]})
-        finished += len(pending)
-        pending, pending_chunks = [], 0
+    def keep(path: Path, entry: dict[str, Any]) -> None:
+        results[keys[path]] = entry
+        _append(work, {**entry, "key": keys[path]})
 
-    for path, got in extract_all(todo, workers=workers, max_bytes=max_bytes, max_pages=max_pages):
-        if isinstance(got, DocumentError):
-            entry: dict[str, Any] = {"row": _failed_row(path, got.reason), "sections": []}
-            results[keys[path]] = entry
-            _append(work, {**entry, "key": keys[path]})
-            finished += 1
-        else:
-            text, parts = passages(cascade.encoder, got)
-            if not parts:
-                entry = {"row": _failed_row(path, "no text", got), "sections": []}
-                results[keys[path]] = entry
-                _append(work, {**entry, "key": keys[path]})
-                finished += 1
+    def batches() -> Iterator[list[Pending]]:
+        pending: list[Pending] = []
+        pending_chunks = pages_read = 0
+        for read, (path, got) in enumerate(extract_all(todo, workers=workers, max_bytes=max_bytes, max_pages=max_pages),
+                                           start=1):
+            if isinstance(got, DocumentError):
+                keep(path, {"row": _failed_row(path, got.reason), "sections": []})
             else:
-                pending.append((path, got, text, parts))
-                pending_chunks += len(parts)
-                if pending_chunks >= BATCH_CHUNKS:
-                    flush()
-        if not isinstance(got, DocumentError):
-            pages_read += got.pages or 0
-        if progress is not None:
-            progress(finished + len(pending), len(paths), pages_read)
-    flush()
+                pages_read += got.pages or 0
+                text, parts = passages(encoder, got)
+                if not parts:
+                    keep(path, {"row": _failed_row(path, "no text", got), "sections": []})
+                else:
+                    pending.append(Pending(path, got.kind, got.pages, got.characters, text, parts))
+                    pending_chunks += len(parts)
+                    if pending_chunks >= BATCH_CHUNKS:
+                        planned.append(pending)
+                        yield pending
+                        pending, pending_chunks = [], 0
+            if progress is not None:
+                progress(run.resumed + read, len(paths), pages_read)
+        if pending:
+            planned.append(pending)
+            yield pending
+
+    for entries in decide(batches()):
+        for item, entry in zip(planned.popleft(), entries, strict=True):
+            keep(item.path, entry)
     for path in paths:
         entry = results[keys[path]]
         run.rows.append(entry["row"])
@@ -138,13 +191,15 @@ def code_documents(
     return run
 
 
-def _code_batch(cascade: Any, batch: list[tuple[Path, Document, str, list[Passage]]]) -> list[dict[str, Any]]:
-    predictions, chunk_scores = cascade.predict_chunks([text for _, _, text, _ in batch],
-                                                       [[p.chunk for p in parts] for _, _, _, parts in batch])
+def code_batch(cascade: Any, batch: list[Pending]) -> list[dict[str, Any]]:
+    """One call of `cascade.predict_chunks` for a batch of documents: each document's entry (row and sections)."""
+    predictions, chunk_scores = cascade.predict_chunks([item.text for item in batch], [[p.chunk for p in item.parts]
+                                                                                      for item in batch])
     classes = list(cascade.classes_)
     out = []
     first = 0
-    for (path, doc, _, parts), p in zip(batch, predictions, strict=True):
+    for item, p in zip(batch, predictions, strict=True):
+        path, parts = item.path, item.parts
         rows = chunk_scores[first: first + len(parts)]
         first += len(parts)
         column = classes.index(p.codes[0]) if p.codes and p.codes[0] in classes else int(rows.max(axis=0).argmax())
@@ -156,7 +211,7 @@ def _code_batch(cascade: Any, batch: list[tuple[Path, Document, str, list[Passag
                             "section": deciding.heading})
         if p.reason:
             evidence.insert(0, {"kind": "reason", "text": p.reason, "code": None, "score": None})
-        row = {"path": str(path), "kind": doc.kind, "pages": doc.pages, "characters": doc.characters, "chunks": len(parts),
+        row = {"path": str(path), "kind": item.kind, "pages": item.pages, "characters": item.characters, "chunks": len(parts),
                "codes": "|".join(p.codes), "labels": "|".join(p.labels), "confidence": round(float(p.confidence), 4),
                "needs_review": bool(p.needs_review), "method": p.method, "page": deciding.page,
                "section": deciding.heading, "passage": deciding.chunk.text[:500], "evidence": json.dumps(evidence, ensure_ascii=False),
