@@ -1,5 +1,5 @@
-"""`autocode code --engine ray` on a real local Ray (`ray.init(num_cpus=2)`): the local engine's output, a killed actor,
-a folder of files, bad rows named by file and row."""
+"""`autocode code --engine ray` on a real local Ray (the session's `ray.init(num_cpus=2)`): the local engine's output,
+a killed actor, a folder of files, bad rows named by file and row."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
@@ -25,14 +25,6 @@ ray = pytest.importorskip("ray", reason="the [ray] extra is not installed (pip i
 SAMPLE = Path(__file__).resolve().parents[2] / "data" / "samples" / "survey_sample.csv"
 runner = CliRunner()
 AUTOCODE = Path(sys.executable).with_name("autocode")
-
-
-@pytest.fixture(scope="module")
-def local_ray() -> Iterator[None]:
-    """One local Ray for the module, stopped after it."""
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    yield
-    ray.shutdown()
 
 
 def generated(path: Path, rows: int, seed: int = 0) -> Path:
@@ -49,29 +41,38 @@ def generated(path: Path, rows: int, seed: int = 0) -> Path:
 
 
 def code(data: Path, out: Path, *extra: str) -> str:
-    """`autocode code` in this process (the Ray engine joins the module's Ray)."""
+    """`autocode code` in this process (the Ray engine joins the session's Ray)."""
     result = runner.invoke(app, ["code", str(data), "-c", "support", "--codebook", "employer-support", "-o", str(out),
                                  "--show", "0", *extra])
     assert result.exit_code == 0, result.output
     return result.output
 
 
-def code_local(data: Path, out: Path) -> None:
-    """The local engine in a fresh process, as a user runs it: this process's encoder cache holds vectors of other
-    batches, and a vector's last bit can depend on the batch it was encoded in."""
-    run = subprocess.run([str(AUTOCODE), "code", str(data), "-c", "support", "--codebook", "employer-support", "-o",
-                          str(out), "--show", "0"], capture_output=True, text=True, check=False, timeout=600)
-    assert run.returncode == 0, run.stderr
+def code_local(data: Path, out: Path) -> Callable[[], None]:
+    """The local engine in a fresh process, as a user runs it (this process's encoder cache holds vectors of other
+    batches, and a vector's last bit can depend on the batch it was encoded in). Started, so that it loads its model
+    while the Ray engine runs here; call what it returns to wait for it (it must succeed)."""
+    log_path = out.parent / f"{out.name}.log"
+    with log_path.open("wb") as log:
+        run = subprocess.Popen([str(AUTOCODE), "code", str(data), "-c", "support", "--codebook", "employer-support", "-o",
+                                str(out), "--show", "0"], stdout=log, stderr=subprocess.STDOUT)
+
+    def wait() -> None:
+        run.wait(timeout=600)
+        assert run.returncode == 0, log_path.read_text()
+
+    return wait
 
 
 def test_the_same_output_as_the_local_engine(local_ray: None, tmp_path: Path) -> None:
-    for data in (SAMPLE, generated(tmp_path / "many.csv", 2000)):
-        code_local(data, tmp_path / "local.csv")
-        said = code(data, tmp_path / "ray.csv", "--engine", "ray", "--workers", "2")
-        assert "engine ray" in said
-        assert (tmp_path / "ray.csv").read_bytes() == (tmp_path / "local.csv").read_bytes()  # byte for byte
-    code_local(SAMPLE, tmp_path / "local.parquet")
+    many = generated(tmp_path / "many.csv", 2000)  # several chunks, each one call
+    local = [code_local(many, tmp_path / "local.csv"), code_local(SAMPLE, tmp_path / "local.parquet")]
+    said = code(many, tmp_path / "ray.csv", "--engine", "ray", "--workers", "2")
+    assert "engine ray" in said
     code(SAMPLE, tmp_path / "ray.parquet", "--engine", "ray")
+    for wait in local:
+        wait()
+    assert (tmp_path / "ray.csv").read_bytes() == (tmp_path / "local.csv").read_bytes()  # byte for byte
     pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "ray.parquet"), pd.read_parquet(tmp_path / "local.parquet"))
 
 
@@ -91,7 +92,7 @@ def _decider_pids() -> list[int]:
 
 def test_an_actor_killed_mid_run_costs_a_retry_not_the_run(local_ray: None, tmp_path: Path) -> None:
     data = generated(tmp_path / "many.csv", 2000, seed=1)
-    code_local(data, tmp_path / "local.csv")
+    local = code_local(data, tmp_path / "local.csv")
     killed: list[int] = []
 
     def kill_one() -> None:
@@ -108,6 +109,7 @@ def test_an_actor_killed_mid_run_costs_a_retry_not_the_run(local_ray: None, tmp_
     killer.start()
     code(data, tmp_path / "ray.csv", "--engine", "ray", "--workers", "2")
     killer.join()
+    local()
     assert killed, "no deciding actor was seen to kill"
     assert (tmp_path / "ray.csv").read_bytes() == (tmp_path / "local.csv").read_bytes()
 
@@ -120,13 +122,13 @@ def test_a_folder_of_files_and_bad_rows_named_by_file(local_ray: None, tmp_path:
               pd.DataFrame({"id": [6], "support": ["they paid my fees"]})]
     for name, frame in zip(["a.csv", "b.csv", "c.csv"], frames, strict=True):
         frame.to_csv(folder / name, index=False)
+    local = [code_local(folder / name, tmp_path / f"{name}.out.csv") for name in ["a.csv", "b.csv", "c.csv"]]
     said = code(folder, tmp_path / "all.csv", "--engine", "ray")
+    for wait in local:
+        wait()
     assert re.search(r"b\.csv: row 2: empty cell", said)
     together = pd.read_csv(tmp_path / "all.csv", dtype=str, keep_default_na=False)
     assert together["id"].tolist() == ["1", "2", "3", "4", "5", "6"]
-    singles = []
-    for name in ["a.csv", "b.csv", "c.csv"]:
-        code_local(folder / name, tmp_path / f"{name}.out.csv")
-        singles.append(pd.read_csv(tmp_path / f"{name}.out.csv", dtype=str, keep_default_na=False))
+    singles = [pd.read_csv(tmp_path / f"{name}.out.csv", dtype=str, keep_default_na=False) for name in ["a.csv", "b.csv", "c.csv"]]
     pd.testing.assert_frame_equal(together, pd.concat(singles, ignore_index=True))
     assert together.loc[together["id"] == "4", "support_method"].item() == "invalid"
