@@ -28,7 +28,7 @@ def code(
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="Where to write the coded table (format from suffix). Default: DATA's name + .coded.")
     ] = None,
-    encoder: Annotated[str, typer.Option(help="Encoder for --codebook: minilm (ONNX, default), minilm-int8, minilm-torch or use-multilingual.")] = "minilm",
+    encoder: Annotated[str, typer.Option(help="Encoder for --codebook: minilm (ONNX), minilm-int8, minilm-torch, use-multilingual.")] = "minilm",
     resume: Annotated[bool, typer.Option("--resume", help="Continue an interrupted run of the same job where it stopped.")] = False,
     show: Annotated[int, typer.Option(help="Print this many coded rows to the terminal.")] = 10,
     chunk_rows: Annotated[int, typer.Option(min=1, help="Rows per chunk: the unit of batching and of resuming.")] = 20_000,

@@ -26,7 +26,7 @@ def code_docs(
                                                      "also the actors coding, each loading the model once.")] = 2,
     max_bytes: Annotated[int, typer.Option(min=1, help="Larger files are reported, not read.")] = 50_000_000,
     max_pages: Annotated[int, typer.Option(min=1, help="PDFs with more pages are reported, not read.")] = 2_000,
-    encoder: Annotated[str, typer.Option(help="Encoder for --codebook: minilm or use-multilingual.")] = "minilm",
+    encoder: Annotated[str, typer.Option(help="Encoder for --codebook: minilm (ONNX), minilm-int8, minilm-torch, use-multilingual.")] = "minilm",
     engine: Annotated[str, typer.Option(help="local, or ray: the batches of chunks coded on a Ray actor pool.")] = "local",
     address: Annotated[str | None, typer.Option(help="With --engine ray: a running Ray cluster (default: start one here).")] = None,
 ) -> None:
@@ -105,7 +105,7 @@ def train_docs(
     label_column: Annotated[str, typer.Option(help="The column of codes; several joined by '|'.")] = "code",
     codebook: Annotated[str | None, typer.Option(help="Built-in codebook id or YAML/JSON path the codes belong to.")] = None,
     multi_label: Annotated[bool, typer.Option("--multi-label", help="A document may carry several codes.")] = False,
-    encoder: Annotated[str, typer.Option(help="Encoder: minilm or use-multilingual.")] = "minilm",
+    encoder: Annotated[str, typer.Option(help="Encoder: minilm (ONNX, default), minilm-int8, minilm-torch or use-multilingual.")] = "minilm",
     target_accuracy: Annotated[float, typer.Option(help="Auto-code only where cross-validated accuracy reaches this.")] = 0.95,
     workers: Annotated[int, typer.Option(min=0, help="Processes extracting text (0: in this process).")] = 2,
 ) -> None:
