@@ -16,7 +16,10 @@ import hashlib
 import json
 import logging
 import shutil
+import sqlite3
 import threading
+import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -24,10 +27,10 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 from rich.console import Console
 
-from autocode.classifiers.employers.gazetteer import COLUMNS, load_gazetteer
+from autocode.classifiers.employers.gazetteer import COLUMNS, LIST_COLUMNS, load_gazetteer
 from autocode.service.employer_vectors import ShippedVectorsError, load_vectors, shipped_folder
 from autocode.service.paths import autocode_home
-from autocode.service.stores.records import RecordStore
+from autocode.service.stores.records import USER_ID_BASE, RecordStore
 
 if TYPE_CHECKING:
     from autocode.classifiers.employers.resolver import EmployerResolver
@@ -39,6 +42,10 @@ ENCODER = "minilm"
 INDEX_FORMAT = "1"  # bump when what goes into the name index changes, so old cached indexes are not reused
 BUILD_MESSAGE = "building the employer index (first run only)…"
 log = logging.getLogger("autocode.employers")
+# From this many records of the user's own (a business register imported with `records import`), they are held in a
+# RecordRegister (column-wise, one compact vector each; classifiers/employers/register.py) instead of the resolver's
+# per-record tables, which take ~4 KB a record: a million of them would not fit in 2 GB beside the gazetteer.
+REGISTER_MIN = 20_000
 
 
 def _shipped() -> pd.DataFrame:
@@ -73,6 +80,7 @@ class _Engine:
     store_key: tuple[str, int] | None = None  # (store path, version) last synced
     applied: dict[int, str] = field(default_factory=dict)  # user rows applied: id -> content digest
     hidden: set[int] = field(default_factory=set)  # reference ids removed from the resolver
+    register_digest: str | None = None  # content digest of the user's records held in the attached register
 
 
 _LOCK = threading.RLock()
@@ -195,7 +203,15 @@ def _sync(engine: _Engine, store: RecordStore) -> None:
     store_key = (str(store.path), store.version)
     if engine.store_key == store_key:
         return
-    users = store.overrides()[list(COLUMNS)]
+    if _count(store.path, "record_id >= ?", USER_ID_BASE) >= REGISTER_MIN:
+        _sync_register(engine, store)
+        # Only corrections of reference records go through the per-record tables; the user's own are the register's.
+        users = _frame(_rows(store.path, "record_id < ?", USER_ID_BASE))
+    else:
+        if getattr(engine.resolver, "register_", None) is not None:
+            engine.resolver.attach_register(None)
+            engine.register_digest = None
+        users = store.overrides()[list(COLUMNS)]
     rows = {int(r["record_id"]): r for r in users.to_dict("records")}
     wanted = {i: _digest(r) for i, r in rows.items()}
     removed = store.removed_ids() & engine.reference_ids
@@ -217,6 +233,114 @@ def _sync(engine: _Engine, store: RecordStore) -> None:
     engine.applied = wanted
     engine.hidden = removed - set(wanted)
     engine.store_key = store_key
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    # A read-only connection of our own: rows stream from it in id order without the store's lock or a full copy.
+    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
+    db.row_factory = sqlite3.Row
+    return db
+
+
+def _count(path: Path, where: str, arg: int) -> int:
+    db = _connect(path)
+    try:
+        return int(db.execute(f"SELECT COUNT(*) FROM records WHERE {where}", (arg,)).fetchone()[0])  # noqa: S608 - constant
+    finally:
+        db.close()
+
+
+def _rows(path: Path, where: str, arg: int) -> Iterator[dict[str, Any]]:
+    """The store's rows matching `where`, in record id order, as gazetteer-column dicts (list cells as tuples)."""
+    db = _connect(path)
+    try:
+        cursor = db.execute(f"SELECT * FROM records WHERE {where} ORDER BY record_id", (arg,))  # noqa: S608 - constant
+        while batch := cursor.fetchmany(10_000):
+            for row in batch:
+                out = {c: row[c] for c in COLUMNS if c != "source_id"}
+                for c in LIST_COLUMNS:
+                    out[c] = tuple(json.loads(out[c] or "[]"))
+                out["source_id"] = ""
+                yield out
+    finally:
+        db.close()
+
+
+def _frame(rows: Iterator[dict[str, Any]]) -> pd.DataFrame:
+    frame = pd.DataFrame(list(rows), columns=list(COLUMNS))
+    frame["record_id"] = frame["record_id"].astype("int64")
+    return frame
+
+
+def register_digest(path: Path) -> str:
+    """A digest of the user's own records in the store at `path` (ids and change times: cheap, and any edit moves it)."""
+    digest = hashlib.sha256()
+    db = _connect(path)
+    try:
+        cursor = db.execute("SELECT record_id, updated_at FROM records WHERE record_id >= ? ORDER BY record_id",
+                            (USER_ID_BASE,))
+        while batch := cursor.fetchmany(50_000):
+            digest.update("\n".join(f"{r[0]}\x1f{r[1]}" for r in batch).encode())
+    finally:
+        db.close()
+    return digest.hexdigest()
+
+
+def register_dir(encoder: Encoder, digest: str) -> Path:
+    """Where the register of the user's records with this digest is cached."""
+    return index_root() / f"register-{encoder.key}-{hashlib.sha256(f'{digest}:{INDEX_FORMAT}'.encode()).hexdigest()[:16]}"
+
+
+def _sync_register(engine: _Engine, store: RecordStore) -> None:
+    """Attach the register of the store's own records: loaded from its cache, else built (reusing older vectors)."""
+    from autocode.classifiers.employers.register import RecordRegister
+
+    digest = register_digest(store.path)
+    if engine.register_digest == digest:
+        return
+    encoder = engine.resolver.encoder
+    path = register_dir(encoder, digest)
+    register = None
+    try:
+        register = RecordRegister.load(path)
+        if register.meta.get("model") != encoder.name:
+            register = None
+    except (FileNotFoundError, ValueError, OSError, RuntimeError):
+        register = None  # absent or damaged: built again
+    if register is None:
+        register = build_register(encoder, store.path, reuse=engine.resolver.register_)
+        register.save(path)
+        for old in path.parent.glob(f"register-{encoder.key}-*"):
+            if old != path and old.is_dir():
+                shutil.rmtree(old, ignore_errors=True)  # a register for older records is hundreds of MB nobody reads
+    engine.resolver.attach_register(register)
+    engine.register_digest = digest
+
+
+def build_register(encoder: Encoder, path: Path, *, reuse: Any = None, spec: str | None = None,
+                   quiet: bool = False) -> Any:
+    """A RecordRegister of the user's own records in the store at `path`, encoded with `encoder` (a chunk at a time)."""
+    from autocode.classifiers.employers.register import INDEX_SPEC, RecordRegister
+
+    total = _count(path, "record_id >= ?", USER_ID_BASE)
+    console = Console(stderr=True)
+    started = time.perf_counter()
+
+    def progress(done: int) -> None:
+        if not quiet:
+            console.print(f"building the index of your {total:,} records: {done:,} encoded, "
+                          f"{time.perf_counter() - started:.0f}s", highlight=False, markup=False)
+
+    def encode(texts: list[str]) -> Any:
+        vectors = encoder.encode(texts)
+        encoder.clear_cache()  # a million names would fill the encoder's text cache with vectors asked for once
+        return vectors
+
+    return RecordRegister.build(
+        _rows(path, "record_id >= ?", USER_ID_BASE), encode, encoder.dim, total=total, spec=spec or INDEX_SPEC,
+        meta={"encoder": encoder.key, "model": encoder.name}, chunk=50_000,
+        reuse=reuse.vectors_by_id if reuse is not None else None, progress=progress,
+    )
 
 
 _BY_ID: tuple[int, dict[int, int]] | None = None  # (id of the reference frame, record id -> row)

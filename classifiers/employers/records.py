@@ -18,6 +18,7 @@ import pandas as pd
 
 from autocode.classifiers.employers.gazetteer import COLUMNS, LIST_COLUMNS
 from autocode.classifiers.employers.match import RecordKeys, record_keys
+from autocode.classifiers.employers.register import Fallback, RecordRegister
 from autocode.embeddings import Encoder, VectorIndex
 
 __all__ = ["EmployerRecords", "clean_records", "vector_id"]
@@ -50,6 +51,7 @@ class EmployerRecords:
     encoder: Encoder
     name_index_: VectorIndex
     _lock: threading.RLock
+    register_: RecordRegister | None = None  # a large record set held column-wise (see register.py), or None
 
     def _build_tables(self, frame: pd.DataFrame) -> None:
         """Fill the tables from clean records (see clean_records)."""
@@ -72,6 +74,15 @@ class EmployerRecords:
                              if sum(cs.values()) >= 5}
         self._refresh_idf()
 
+    def attach_register(self, register: RecordRegister | None) -> None:
+        """Resolve against `register`'s records too (None: detach); its records are looked up by id, key and vector."""
+        with self._lock:
+            self.register_ = register
+            rows, keys = dict(self.rows_), dict(self.keys_)
+            self.rows_ = Fallback(rows, register.row) if register is not None else rows
+            self.keys_ = Fallback(keys, register.keys) if register is not None else keys
+            self._refresh_idf()
+
     def _sync_index(self, index: VectorIndex) -> None:
         """Adopt `index`: drop vectors of names no record has, encode the names it lacks."""
         if index.model != self.encoder.name or index.dim != self.encoder.dim:
@@ -88,7 +99,11 @@ class EmployerRecords:
         df: Counter[str] = Counter()
         for rk in self.keys_.values():
             df.update(rk.tokens)
-        n = max(len(self.keys_), 1)
+        n = len(self.keys_)
+        if self.register_ is not None:
+            df.update(self.register_.token_df())
+            n += len(self.register_)
+        n = max(n, 1)
         self._idf = {t: float(np.log((n + 1) / (c + 1))) + 1.0 for t, c in df.items()}
         self._idf_default = float(np.log(n + 1)) + 1.0
 
@@ -166,7 +181,11 @@ class EmployerRecords:
             return removed
 
     def _holders(self, key: str, cap: int = 20) -> list[int]:
-        holders = self.key_holders_.get(key) or set()
+        holders: set[int] | list[int] = self.key_holders_.get(key) or set()
+        if self.register_ is not None:
+            found = self.register_.holders(key)
+            if found.size:
+                holders = [*holders, *found[: 4 * cap].tolist()]
         users = [r for r in holders if self.keys_[r].is_user]
         # A user's record wins over reference records that share its name: a correction must take effect.
         return sorted(users or holders)[:cap]
@@ -177,6 +196,9 @@ class EmployerRecords:
         country = country.upper() if country else None
         column = "isic_section" if sector and len(sector) == 1 else "isic_division"
         sector = sector.upper() if sector and len(sector) == 1 else sector
-        return {rid for rid, row in self.rows_.items()
-                if (not country or row["country"] == country) and (not sector or row[column] == sector)}
+        found = {rid for rid, row in self.rows_.items()
+                 if (not country or row["country"] == country) and (not sector or row[column] == sector)}
+        if self.register_ is not None:
+            found |= self.register_.matching(country, sector)
+        return found
 
