@@ -1,4 +1,4 @@
-"""`python -m benchmarks [--quick] [--only coding,search,service] [--json FILE]`: every row of the performance table.
+"""`python -m benchmarks [--quick] [--only coding,search,service,register] [--json FILE]`: every row of the performance table.
 
 Each suite measures its reference in the same run (this machine is shared and noisy: compare ratios, not
 absolute times) and returns `benchmarks.table.Row`s; this prints them as one table and saves them as JSON.
@@ -17,7 +17,8 @@ from pathlib import Path
 
 from benchmarks.table import Row
 
-SUITES = {"coding": "benchmarks.bench_coding", "search": "benchmarks.bench_search", "service": "benchmarks.bench_service"}
+SUITES = {"coding": "benchmarks.bench_coding", "search": "benchmarks.bench_search", "service": "benchmarks.bench_service",
+          "register": "benchmarks.register"}
 
 
 def fmt(x: float | None, unit: str = "") -> str:
