@@ -6,8 +6,8 @@ record, so a million records would not fit in 2 GB beside the gazetteer. A regis
     - exact keys (name, name without legal form, aliases; initials as an ambiguous key) as sorted 64-bit hashes;
     - token blocks for fuzzy lookups: the rows sharing a query's rarest words, whose keys alone rapidfuzz scores
       (a ratio over a million keys per query would take ~0.3 s);
-    - one vector per record (its name without legal form) in a compact FAISS index, ``INDEX_SPEC``, chosen by
-      ``python -m benchmarks.register --probe`` (figures in the README).
+    - one vector per record (its name without legal form) in a compact FAISS index, ``INDEX_SPEC`` (IVF-PQ, 64 bytes
+      a vector; why, with the figures of ``python -m benchmarks.register --probe``, at its definition).
 The resolver asks it by record id (``row``, ``keys``), by key (``holders``), by fuzzy key (``fuzzy``) and by vector
 (``search``); records and keys are rebuilt on demand from the columns. A register is read-only: the engine
 builds a new one when the store's records change (vectors of unchanged names are reused, not encoded again).
@@ -37,7 +37,11 @@ from autocode.classifiers.employers.names import acronym, match_key, strip_legal
 __all__ = ["INDEX_SPEC", "REGISTER_FORMAT", "Fallback", "RecordRegister", "faiss_spec", "key_hash"]
 
 REGISTER_FORMAT = 1
-# Chosen by measurement (benchmarks.register --probe): see faiss_spec for the sizes.
+# Chosen for memory (`python -m benchmarks.register --probe --records 30000`, recall@20 of exact float32 over 500
+# informal queries): HNSW32,SQ8 0.972 at efSearch 128 (656 B a vector), IVF,SQ8 0.895 at nprobe 24 (399 B), exact SQ8
+# 0.994 (384 B, but a full scan: ~50 ms at 1M), IVF,PQ64 0.70 (top-1 0.946; 92 B). Only PQ keeps 1M records beside
+# the gazetteer near 2 GB (peak 2,089 MiB with it); the right record is mostly found by exact and token-blocked fuzzy
+# keys, the vectors adding typo'd names and the sector votes (right record 0.958 at 1M, README).
 INDEX_SPEC = "ivf-pq"
 TRAIN_ROWS = 30_000  # vectors the IVF coarse quantiser and PQ learn from (the first rows, in id order)
 PQ_NITER = 10  # k-means rounds of each PQ sub-quantiser: 25 (FAISS's default) took minutes here for no gain in recall
