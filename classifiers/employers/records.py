@@ -40,7 +40,8 @@ def clean_records(records: pd.DataFrame) -> pd.DataFrame:
         frame[column] = [tuple(v) if isinstance(v, (list, tuple, np.ndarray)) else () for v in frame[column]]
     for column in COLUMNS:
         if column not in LIST_COLUMNS and column != "record_id":
-            frame[column] = frame[column].fillna("").astype(str)
+            # object first: an all-empty column reads as float64, which pandas will not fill with a string.
+            frame[column] = frame[column].astype(object).fillna("").astype(str)
     frame["record_id"] = frame["record_id"].astype("int64")
     return frame[list(COLUMNS)]
 
