@@ -44,6 +44,7 @@ class MicroBatcher:
         self._task: asyncio.Task[None] | None = None
         self._goal = max_batch  # texts that end a wait early (see _worker)
         self._last_call = 0  # texts in the model call that ended last
+        self._quiet_call = False  # that call held one text and no request arrived while it ran
 
     def start(self) -> None:
         """Start the gathering task on the running loop."""
@@ -107,9 +108,10 @@ class MicroBatcher:
             # has just answered more requests than are waiting now, those clients are about to ask again: wait
             # one window for them rather than run the few waiting alone (under 32 clients, calls alternated
             # 1 text / 31 texts, and the lone text cost a third of the full call).
-            # A lone text after a lone call is one client asking in turn: no one else is coming, so it runs at
-            # once (the window alone was most of a one-text request's 16 ms p50 with the int8 encoder).
-            solo = self._last_call <= 1 and self._waiting_texts == 1
+            # A lone text after a one-text call during which nobody else asked is one client asking in turn: no one
+            # else is coming, so it runs at once (the window was most of a one-text request's p50 with the int8
+            # encoder). Clients that arrive while calls run (even one at a time) keep the window.
+            solo = self._quiet_call and self._waiting_texts == 1
             refill = self._waiting_texts < self._last_call
             self._goal = min(self._last_call, self.max_batch) if refill else self.max_batch
             delay = 0.0 if solo else self.window_s if refill else self._pending[0].arrived + self.window_s - loop.time()
@@ -132,8 +134,11 @@ class MicroBatcher:
             target = batch[0].target
             self.metrics.batch_size.labels(target).observe(len(unique))
             self.metrics.batch_requests.labels(target).observe(len(batch))
+            started = loop.time()
+            self._quiet_call = False
             try:
                 results = await loop.run_in_executor(self.executor, batch[0].decide, unique)
+                self._quiet_call = len(unique) == 1 and not any(r.arrived >= started for r in self._pending)
                 if len(results) != len(unique):
                     raise RuntimeError(f"{target}: {len(results)} results for {len(unique)} texts")
             except Exception as exc:  # noqa: BLE001 (handed to every waiting request, which re-raises it)
