@@ -13,6 +13,7 @@ import io
 import os
 import re
 import subprocess
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -222,13 +223,19 @@ def test_concurrent_requests_are_micro_batched(api: httpx.Client, module_server:
     before = _histogram(api.get("/metrics").text, "autocode_encode_batch_requests", f"codebook:{SUPPORT}")
     texts = [f"my employer gave me {n} days of paid study leave" for n in range(32)]
 
+    # Every client connects first and then all ask at once: with the fast encoder a call ends in a few ms, so
+    # requests trickling in one connection at a time would test the clients' stagger, not the gathering.
+    start = threading.Barrier(len(texts))
+
     def one(text: str) -> list[str]:
         with httpx.Client(base_url=module_server.url, timeout=120) as client:
+            assert client.get("/healthz").status_code == 200
+            start.wait(timeout=60)
             response = client.post("/v1/classify", json={"text": text, "codebook": SUPPORT}, headers=auth("read"))
             assert response.status_code == 200
             return response.json()["predictions"][0]["codes"]
 
-    with ThreadPoolExecutor(16) as pool:
+    with ThreadPoolExecutor(len(texts)) as pool:
         answers = list(pool.map(one, texts))
     assert all(answers)
     after = _histogram(api.get("/metrics").text, "autocode_encode_batch_requests", f"codebook:{SUPPORT}")
