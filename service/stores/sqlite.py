@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -38,7 +39,7 @@ class SqliteStore:
         self._db.row_factory = sqlite3.Row
         try:
             with self._lock:
-                self._db.execute("PRAGMA journal_mode=WAL")
+                self._set_wal()
                 # FULL: each store holds people's work or security decisions, written rarely; a power cut must not
                 # lose one (each subclass says what it would lose).
                 self._db.execute("PRAGMA synchronous=FULL")
@@ -59,6 +60,19 @@ class SqliteStore:
         except BaseException:
             self._db.close()
             raise
+
+    def _set_wal(self) -> None:
+        # Opening beside a writer that was just killed, SQLite can answer "database is locked" at once, without its
+        # busy timeout, while another connection recovers the WAL (seen in the crash loops): retry for as long.
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                self._db.execute("PRAGMA journal_mode=WAL")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
 
     def close(self) -> None:
         """Close the connection."""

@@ -91,7 +91,7 @@ def _decider_pids() -> list[int]:
 
 
 def test_an_actor_killed_mid_run_costs_a_retry_not_the_run(local_ray: None, tmp_path: Path) -> None:
-    data = generated(tmp_path / "many.csv", 2000, seed=1)
+    data = generated(tmp_path / "many.csv", 4000, seed=1)
     local = code_local(data, tmp_path / "local.csv")
     killed: list[int] = []
 
@@ -100,8 +100,11 @@ def test_an_actor_killed_mid_run_costs_a_retry_not_the_run(local_ray: None, tmp_
         while time.monotonic() < deadline and not killed:
             pids = _decider_pids()
             if pids:
-                time.sleep(1.0)  # let it take a batch first
-                os.kill(pids[0], signal.SIGKILL)
+                time.sleep(0.2)  # let it take a batch first (the ONNX encoder decides the whole file in seconds)
+                try:
+                    os.kill(pids[0], signal.SIGKILL)
+                except ProcessLookupError:
+                    continue  # it ended first: wait for the next one
                 killed.append(pids[0])
             time.sleep(0.05)
 
