@@ -60,11 +60,16 @@ def export_folder() -> Path:
 
 def checked(folder: Path) -> dict:
     """The folder's manifest if every file it lists is there at its size; else ExportError naming what is wrong."""
+    from autocode.embeddings.durable import parse_manifest
+
     try:
-        manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
-        files = manifest["files"]
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise ExportError(f"{folder / MANIFEST}: unreadable ({exc})") from exc
+        raw = (folder / MANIFEST).read_bytes()
+    except OSError as exc:
+        raise ExportError(f"{folder / MANIFEST}: unreadable ({exc.strerror})") from None
+    manifest = parse_manifest(raw, folder / MANIFEST, kind="ONNX export", max_version=FORMAT, error=ExportError)
+    files = manifest.get("files")
+    if not isinstance(files, dict):
+        raise ExportError(f"{folder / MANIFEST}: unreadable (no file list)")
     for name, size in files.items():
         path = folder / name
         if not path.is_file() or path.stat().st_size != size:
@@ -128,7 +133,7 @@ def export(folder: Path) -> None:
         quantize_dynamic(str(tmp / FP32), str(tmp / INT8), weight_type=QuantType.QInt8, per_channel=True,
                          nodes_to_exclude=keep, extra_options={"MatMulConstBOnly": True})
         files = {name: (tmp / name).stat().st_size for name in (FP32, INT8)}
-        manifest = {"format": FORMAT, "key": export_key(), "source": str(model_dir()), "files": files, "kept_fp32": keep}
+        manifest = {"format_version": FORMAT, "key": export_key(), "source": str(model_dir()), "files": files, "kept_fp32": keep}
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1), encoding="utf-8")
 
 

@@ -64,10 +64,10 @@ def test_a_damaged_export_is_named(tmp_path: Path) -> None:
     assert checked(good)["files"]
     broken = tmp_path / "broken"
     broken.mkdir()
-    (broken / MANIFEST).write_text(json.dumps({"files": {"model.onnx": 10}}), encoding="utf-8")
+    (broken / MANIFEST).write_text(json.dumps({"format_version": 1, "files": {"model.onnx": 10}}), encoding="utf-8")
     (broken / "model.onnx").write_bytes(b"short")
     with pytest.raises(ExportError, match=r"model\.onnx: missing or not 10 bytes"):
         checked(broken)
     (broken / MANIFEST).write_text("{not json", encoding="utf-8")
-    with pytest.raises(ExportError, match="unreadable"):
+    with pytest.raises(ExportError, match="not valid JSON"):
         checked(broken)
